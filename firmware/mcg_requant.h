@@ -1,0 +1,64 @@
+/* The rounding contract of mcugen, in C: TFLite's integer requantization.
+ *
+ * One definition, twinned with mcugen/rounding.py and tested against it at the
+ * edges (tests/test_rounding.py). Follows TFLite's reference
+ * MultiplyByQuantizedMultiplier (tensorflow/lite/kernels/internal/common.h,
+ * default double rounding, as in TFLM and CMSIS-NN):
+ *   result = RoundingDivideByPOT(SRDHM(x << left, multiplier), right)
+ * where shift > 0 is a left shift and shift < 0 a rounding right shift.
+ * The left shift wraps like int32 arithmetic on two's complement machines,
+ * written through uint32_t so that it is defined behaviour in C.
+ */
+#ifndef MCG_REQUANT_H
+#define MCG_REQUANT_H
+
+#include <stdint.h>
+
+/* SaturatingRoundingDoublingHighMul: (a * b * 2) / 2^32, rounded half away
+ * from zero; the only overflow case (INT32_MIN * INT32_MIN) saturates. */
+static inline int32_t mcg_srdhm(int32_t a, int32_t b)
+{
+    int64_t ab;
+    int64_t nudge;
+    if (a == b && a == INT32_MIN) {
+        return INT32_MAX;
+    }
+    ab = (int64_t)a * (int64_t)b;
+    nudge = ab >= 0 ? ((int64_t)1 << 30) : (1 - ((int64_t)1 << 30));
+    /* C division truncates toward zero, as TFLite's does. */
+    return (int32_t)((ab + nudge) / ((int64_t)1 << 31));
+}
+
+/* RoundingDivideByPOT: x / 2^exponent, rounded half away from zero;
+ * exponent in [0, 31]. */
+static inline int32_t mcg_rounding_divide_by_pot(int32_t x, int8_t exponent)
+{
+    const int32_t mask = (int32_t)(((int64_t)1 << exponent) - 1);
+    const int32_t remainder = x & mask;
+    const int32_t threshold = (mask >> 1) + (x < 0 ? 1 : 0);
+    /* >> of a negative int32 is arithmetic on every compiler mcugen targets. */
+    return (x >> exponent) + (remainder > threshold ? 1 : 0);
+}
+
+/* MultiplyByQuantizedMultiplier: round(x * multiplier * 2^(shift - 31)). */
+static inline int32_t mcg_requantize(int32_t x, int32_t multiplier, int8_t shift)
+{
+    const int8_t left = shift > 0 ? shift : 0;
+    const int8_t right = shift > 0 ? 0 : (int8_t)-shift;
+    const int32_t shifted = (int32_t)((uint32_t)x << left);
+    return mcg_rounding_divide_by_pot(mcg_srdhm(shifted, multiplier), right);
+}
+
+/* Clamp an int32 to [lo, hi] and narrow to int8. */
+static inline int8_t mcg_clamp_s8(int32_t v, int8_t lo, int8_t hi)
+{
+    if (v < lo) {
+        return lo;
+    }
+    if (v > hi) {
+        return hi;
+    }
+    return (int8_t)v;
+}
+
+#endif /* MCG_REQUANT_H */

@@ -1,0 +1,23 @@
+/* The runtime every generated model includes: fixed-width types, the
+ * architecture's constant-storage macros, the rounding contract and the
+ * per-layer trace hook. */
+#ifndef MCG_RUNTIME_H
+#define MCG_RUNTIME_H
+
+#include <stdint.h>
+#include <string.h>
+
+#include "mcg_arch.h"
+#include "mcg_requant.h"
+
+/* Compile with -DMCG_TRACE_HOOK=fn to have fn(layer index, output, bytes)
+ * called after each layer; the host check uses it to name the first layer
+ * whose output differs from the reference. Off (and free) by default. */
+#ifdef MCG_TRACE_HOOK
+void MCG_TRACE_HOOK(int16_t layer, const int8_t *data, uint32_t bytes);
+#define MCG_TRACE(i, p, n) MCG_TRACE_HOOK((int16_t)(i), (p), (uint32_t)(n))
+#else
+#define MCG_TRACE(i, p, n) ((void)0)
+#endif
+
+#endif /* MCG_RUNTIME_H */

@@ -1,0 +1,141 @@
+"""Render the quantized graph as C through the Jinja templates.
+
+Produces ``<name>.h`` (the API) and ``<name>.c`` (constants in flash, the
+arena, the used kernels as static functions, and ``<name>_invoke``). Kernel
+templates are looked up per architecture first (templates/<arch>/kernels/...)
+and then generically, so a faster kernel for one architecture replaces the
+generic one without touching anything else."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import jinja2
+import numpy as np
+
+from . import __version__
+from .cnames import c_identifier, unique_identifiers
+from .ir import CNames, Graph
+from .planner import Plan, plan_memory
+from .resources import firmware_dir, templates_dir
+
+FIRMWARE_FILES = ("mcg_runtime.h", "mcg_arch.h", "mcg_arch_avr.h", "mcg_arch_generic.h", "mcg_requant.h")
+
+
+def c_int(v: int) -> str:
+    v = int(v)
+    return "(-2147483647 - 1)" if v == -(2**31) else str(v)
+
+
+def c_float(v: float) -> str:
+    """A float32 value as a C float literal (repr always has '.' or 'e')."""
+    return f"{float(np.float32(v))!r}f"
+
+
+@dataclass
+class CArrayOut:
+    symbol: str
+    ctype: str
+    n: int
+    body: str
+
+
+@dataclass
+class Call:
+    index: int
+    name: str
+    code: str
+    out: str
+    size: int
+
+
+def _body(values: np.ndarray) -> str:
+    flat = [c_int(v) for v in np.asarray(values).reshape(-1)]
+    lines = [", ".join(flat[i : i + 16]) for i in range(0, len(flat), 16)]
+    return "    " + ",\n    ".join(lines)
+
+
+def environment(arch: str | None = None) -> jinja2.Environment:
+    root = templates_dir()
+    paths = [str(root / arch)] if arch and (root / arch).is_dir() else []
+    paths.append(str(root))
+    return jinja2.Environment(
+        loader=jinja2.FileSystemLoader(paths),
+        undefined=jinja2.StrictUndefined,
+        keep_trailing_newline=True,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+
+
+@dataclass
+class CModel:
+    name: str
+    header: str
+    source: str
+    plan: Plan
+    op_ids: list[str]
+    flash_bytes: int
+
+    def write(self, folder: Path) -> list[Path]:
+        folder.mkdir(parents=True, exist_ok=True)
+        paths = [folder / f"{self.name}.h", folder / f"{self.name}.c"]
+        paths[0].write_text(self.header)
+        paths[1].write_text(self.source)
+        for f in FIRMWARE_FILES:
+            dst = folder / f
+            dst.write_text((firmware_dir() / f).read_text())
+            paths.append(dst)
+        return paths
+
+
+def model_identifier(graph_name: str) -> str:
+    return c_identifier(graph_name.lower(), "model")
+
+
+def render(g: Graph, source: str = "", arch: str | None = None) -> CModel:
+    name = model_identifier(g.name)
+    plan = plan_memory(g)
+    op_ids = unique_identifiers([op.name for op in g.ops])
+    ids = {id(op): i for op, i in zip(g.ops, op_ids)}
+    tensor_expr = {t: f"{name}_arena + {off}" for t, off in plan.offsets.items()}
+    c = CNames(name, ids, tensor_expr)
+
+    arrays, calls, kernels = [], [], []
+    for index, op in enumerate(g.ops):
+        for a in op.constants():
+            arrays.append(CArrayOut(c.const(op, a.suffix), a.ctype, int(a.values.size), _body(a.values)))
+        kernel = op.kernel
+        if kernel and kernel not in kernels:
+            kernels.append(kernel)
+        out = op.outputs[0]
+        label = f"{op.kind} {op.name!r}".replace("*/", "* /")
+        calls.append(Call(index, label, op.c_call(g, c), tensor_expr[out], g.tensors[out].size))
+    flash = sum(a.nbytes for op in g.ops for a in op.constants())
+    qi, qo = g.input.q, g.output.q
+    ctx = dict(
+        version=__version__,
+        source=source,
+        name=name,
+        NAME=name.upper(),
+        kernels=kernels,
+        arrays=arrays,
+        calls=calls,
+        arena_size=max(plan.arena_size, 1),
+        in_off=plan.offsets[g.inputs[0]],
+        out_off=plan.offsets[g.outputs[0]],
+        in_size=g.input.size,
+        out_size=g.output.size,
+        in_shape=g.input.shape,
+        out_shape=g.output.shape,
+        in_scale=c_float(qi.scale),
+        in_zp=qi.zero_point,
+        out_scale=c_float(qo.scale),
+        out_zp=qo.zero_point,
+        n_layers=len(g.ops),
+        macs=sum(op.macs(g) for op in g.ops),
+    )
+    env = environment(arch)
+    header = env.get_template("model.h.j2").render(**ctx)
+    src = env.get_template("model.c.j2").render(**ctx)
+    return CModel(name, header, src, plan, op_ids, flash)

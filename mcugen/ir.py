@@ -1,0 +1,194 @@
+"""The intermediate representation: tensors, ops and the graph.
+
+The same classes hold the float graph (straight from Keras) and the quantized
+graph: quantization fills in ``Tensor.q`` and each op's integer constants, so
+"float IR equals Keras" and "C equals the int8 reference" are two checks on one
+structure. Shapes never include the batch dimension.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import ClassVar
+
+import numpy as np
+
+from .rounding import round_half_away
+
+
+@dataclass
+class QParams:
+    """Per-tensor affine quantization: real = scale * (q - zero_point)."""
+
+    scale: float  # a float32 value, as TFLite stores it
+    zero_point: int
+
+    def quantize(self, x: np.ndarray) -> np.ndarray:
+        # TFLite's Quantize: TfLiteRound(x / scale) in float32, then + zero point.
+        v = np.asarray(x, dtype=np.float32) / np.float32(self.scale)
+        q = np.sign(v) * np.floor(np.abs(v) + np.float32(0.5)) + self.zero_point
+        return np.clip(q, -128, 127).astype(np.int8)
+
+    def dequantize(self, q: np.ndarray) -> np.ndarray:
+        return (np.asarray(q, dtype=np.float64) - self.zero_point) * self.scale
+
+
+@dataclass
+class Tensor:
+    name: str
+    shape: tuple[int, ...]
+    q: QParams | None = None
+
+    @property
+    def size(self) -> int:
+        return int(np.prod(self.shape, dtype=np.int64))
+
+
+@dataclass
+class CArray:
+    """A constant array an op stores in flash (weights, biases, tables)."""
+
+    suffix: str  # the C symbol is <model>_<op>_<suffix>
+    ctype: str  # int8_t, int32_t, ...
+    values: np.ndarray
+
+    @property
+    def nbytes(self) -> int:
+        width = {"int8_t": 1, "uint8_t": 1, "int16_t": 2, "int32_t": 4}[self.ctype]
+        return int(self.values.size) * width
+
+
+@dataclass(kw_only=True)
+class Op:
+    """One layer of the graph. Subclasses live one per file in ``mcugen/ops``."""
+
+    kind: ClassVar[str] = "op"
+    # Template stem of the kernel in templates/kernels/, None for ops that
+    # emit no code (views such as Reshape).
+    kernel: ClassVar[str | None] = None
+    # TFLite's "same scale" ops: the output shares the input's qparams.
+    shares_qparams: ClassVar[bool] = False
+    # Can take a fused ReLU/ReLU6 as its output clamp.
+    fusable: ClassVar[bool] = False
+
+    name: str
+    inputs: list[str]
+    outputs: list[str]
+    activation: str | None = None  # fused clamp: None, "relu" or "relu6"
+
+    # --- float -------------------------------------------------------------
+    def forward_float(self, g: "Graph", xs: list[np.ndarray]) -> np.ndarray:
+        raise NotImplementedError
+
+    def apply_float_activation(self, y: np.ndarray) -> np.ndarray:
+        if self.activation == "relu":
+            return np.maximum(y, 0.0)
+        if self.activation == "relu6":
+            return np.clip(y, 0.0, 6.0)
+        return y
+
+    # --- quantization ------------------------------------------------------
+    def fixed_output_qparams(self, g: "Graph") -> QParams | None:
+        """Output qparams imposed by the op (softmax, sigmoid, tanh)."""
+        return None
+
+    def quantize(self, g: "Graph") -> None:
+        """Compute the op's integer constants from its tensors' qparams."""
+
+    def act_range(self, g: "Graph") -> tuple[int, int]:
+        """TFLite's CalculateActivationRangeQuantized for the fused clamp."""
+        q = g.tensors[self.outputs[0]].q
+        lo, hi = -128, 127
+        if self.activation in ("relu", "relu6"):
+            lo = max(lo, q.zero_point)
+        if self.activation == "relu6":
+            hi = min(hi, q.zero_point + round_half_away(6.0 / q.scale))
+        return lo, hi
+
+    def forward_int8(self, g: "Graph", xs: list[np.ndarray]) -> np.ndarray:
+        raise NotImplementedError
+
+    # --- code --------------------------------------------------------------
+    def constants(self) -> list[CArray]:
+        return []
+
+    def c_call(self, g: "Graph", c: "CNames") -> str:
+        """The C statement that runs this op (no trailing newline)."""
+        raise NotImplementedError
+
+    # --- report ------------------------------------------------------------
+    def macs(self, g: "Graph") -> int:
+        return 0
+
+    def param_count(self) -> int:
+        return 0
+
+    def describe(self) -> str:
+        """Short attribute text for the inspect table."""
+        return ""
+
+
+class CNames:
+    """How an op refers to C symbols: tensor pointers and constant arrays."""
+
+    def __init__(self, model: str, op_ids: dict[int, str], tensor_expr: dict[str, str]):
+        self.model = model
+        self._op_ids = op_ids
+        self._tensor_expr = tensor_expr
+
+    def const(self, op: Op, suffix: str) -> str:
+        return f"{self.model}_{self._op_ids[id(op)]}_{suffix}"
+
+    def tensor(self, name: str) -> str:
+        return self._tensor_expr[name]
+
+
+@dataclass
+class Graph:
+    name: str
+    tensors: dict[str, Tensor] = field(default_factory=dict)
+    ops: list[Op] = field(default_factory=list)
+    inputs: list[str] = field(default_factory=list)
+    outputs: list[str] = field(default_factory=list)
+    # "mcugen" or "tflite": who chose the quantization parameters.
+    quantizer: str | None = None
+
+    @property
+    def input(self) -> Tensor:
+        return self.tensors[self.inputs[0]]
+
+    @property
+    def output(self) -> Tensor:
+        return self.tensors[self.outputs[0]]
+
+    def add_tensor(self, name: str, shape) -> Tensor:
+        if name in self.tensors:
+            raise ValueError(f"tensor {name!r} defined twice")
+        t = Tensor(name, tuple(int(s) for s in shape))
+        self.tensors[name] = t
+        return t
+
+    def producer(self, tensor: str) -> Op | None:
+        for op in self.ops:
+            if tensor in op.outputs:
+                return op
+        return None
+
+    def consumers(self, tensor: str) -> list[Op]:
+        return [op for op in self.ops if tensor in op.inputs]
+
+    def shape(self, name: str) -> tuple[int, ...]:
+        return self.tensors[name].shape
+
+    def q(self, name: str) -> QParams:
+        q = self.tensors[name].q
+        if q is None:
+            raise ValueError(f"tensor {name!r} is not quantized")
+        return q
+
+    def prune(self) -> None:
+        """Drop tensors no op reads or writes."""
+        used = set(self.inputs) | set(self.outputs)
+        for op in self.ops:
+            used.update(op.inputs)
+            used.update(op.outputs)
+        self.tensors = {k: v for k, v in self.tensors.items() if k in used}

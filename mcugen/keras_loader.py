@@ -1,0 +1,151 @@
+"""Keras model file -> float IR graph.
+
+Walks the Keras 3 functional graph (Sequential models expose the same one)
+from the output back to the input, so ops come out in topological order, and
+hands each layer to the converter registered for its class in ``mcugen.ops``.
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from .errors import McugenError, UnsupportedLayer
+from .ir import Graph
+from .ops import KERAS_CONVERTERS, supported_layers
+
+MODEL_SUFFIXES = (".h5", ".hdf5", ".keras")
+
+
+def import_keras():
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    import keras
+
+    return keras
+
+
+def load_keras_model(path: str | Path):
+    path = Path(path)
+    if not path.exists():
+        raise McugenError(f"model file not found: {path}")
+    if path.is_dir() or path.suffix.lower() not in MODEL_SUFFIXES:
+        raise McugenError(f"{path}: not a Keras model file (expected {', '.join(MODEL_SUFFIXES)})")
+    keras = import_keras()
+    try:
+        model = keras.models.load_model(str(path), compile=False)
+    except Exception as e:  # Keras raises many kinds for a corrupt file
+        first = (str(e).strip().splitlines() or [type(e).__name__])[0]
+        raise McugenError(f"{path}: cannot be read as a Keras model ({first[:200]})") from None
+    return model
+
+
+class LayerContext:
+    """What a converter sees: the graph, the layer's input tensor names and
+    the name of its (already created) output tensor."""
+
+    def __init__(self, g: Graph, layer, inputs: list[str], output: str):
+        self.g = g
+        self.layer = layer
+        self.name = layer.name
+        self.inputs = inputs
+        self.output = output
+        self.aliased_to: str | None = None
+        self._tmp = 0
+
+    def add(self, op) -> None:
+        self.g.ops.append(op)
+
+    def tmp(self, shape, suffix: str) -> str:
+        self._tmp += 1
+        name = f"{self.output}/{suffix}"
+        while name in self.g.tensors:
+            name = f"{self.output}/{suffix}{self._tmp}"
+        self.g.add_tensor(name, shape)
+        return name
+
+    def alias(self) -> None:
+        """The layer is the identity at inference: its output is its input."""
+        self.aliased_to = self.inputs[0]
+
+    def unsupported(self, detail: str):
+        raise UnsupportedLayer(f"layer {self.name!r} ({type(self.layer).__name__}): unsupported {detail}")
+
+
+def _shape(tensor, what: str) -> tuple[int, ...]:
+    dims = tuple(tensor.shape)[1:]
+    if any(d is None for d in dims):
+        raise McugenError(f"{what} has shape {tuple(tensor.shape)}: every dimension but the batch must be fixed")
+    return tuple(int(d) for d in dims)
+
+
+def check_layers(model) -> None:
+    """Refuse unsupported layers up front, naming each."""
+    keras = import_keras()
+    bad = []
+    for layer in _all_layers(model):
+        cls = type(layer).__name__
+        if isinstance(layer, keras.Model):
+            bad.append(f"{layer.name!r} (nested model {cls})")
+        elif cls != "InputLayer" and (cls not in KERAS_CONVERTERS or not isinstance(layer, keras.layers.Layer)):
+            bad.append(f"{layer.name!r} ({cls})")
+    if bad:
+        raise UnsupportedLayer(
+            f"unsupported layer{'s' if len(bad) > 1 else ''} {', '.join(bad)}; supported: {', '.join(supported_layers())}"
+        )
+
+
+def _all_layers(model):
+    return list(getattr(model, "layers", []))
+
+
+def graph_from_keras(model, name: str) -> Graph:
+    if not getattr(model, "inputs", None) or not getattr(model, "outputs", None):
+        raise McugenError("the model has no defined input shape (build it, or save it after calling it once)")
+    if len(model.inputs) != 1 or len(model.outputs) != 1:
+        raise McugenError(
+            f"the model has {len(model.inputs)} inputs and {len(model.outputs)} outputs; mcugen supports one of each"
+        )
+    check_layers(model)
+    g = Graph(name=name)
+    names: dict[tuple, str] = {}  # keras history key -> tensor name
+
+    def key(t):
+        op, node_index, tensor_index = t._keras_history
+        return (id(op), node_index, tensor_index)
+
+    def visit(t) -> str:
+        k = key(t)
+        if k in names:
+            return names[k]
+        layer, node_index, tensor_index = t._keras_history
+        node = layer._inbound_nodes[node_index]
+        if type(layer).__name__ == "InputLayer" or not node.input_tensors:
+            tname = layer.name
+            g.add_tensor(tname, _shape(t, f"input {layer.name!r}"))
+            g.inputs.append(tname)
+            names[k] = tname
+            return tname
+        inputs = [visit(x) for x in node.input_tensors]
+        if len(node.output_tensors) != 1:
+            raise UnsupportedLayer(f"layer {layer.name!r} ({type(layer).__name__}): more than one output")
+        tname = layer.name if node_index == 0 else f"{layer.name}:{node_index}"
+        g.add_tensor(tname, _shape(t, f"output of layer {layer.name!r}"))
+        cx = LayerContext(g, layer, inputs, tname)
+        KERAS_CONVERTERS[type(layer).__name__](layer, cx)
+        if cx.aliased_to is not None:
+            del g.tensors[tname]
+            tname = cx.aliased_to
+        names[k] = tname
+        return tname
+
+    out = visit(model.outputs[0])
+    g.outputs.append(out)
+    if len(g.inputs) != 1:
+        raise McugenError("the model's output does not depend on exactly one input")
+    g.prune()
+    return g
+
+
+def load_graph(path: str | Path):
+    """(keras model, float graph) for a model file."""
+    model = load_keras_model(path)
+    return model, graph_from_keras(model, Path(path).stem)

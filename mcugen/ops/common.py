@@ -1,0 +1,96 @@
+"""Helpers shared by the ops: shapes, padding, windows, weight quantization."""
+from __future__ import annotations
+
+import numpy as np
+from numpy.lib.stride_tricks import sliding_window_view
+
+from ..rounding import INT32_MAX, INT32_MIN, quantize_multiplier
+
+
+def as_hwc(shape: tuple[int, ...]) -> tuple[int, int, int]:
+    """View a tensor shape as (H, W, C): (C,) -> (1,1,C), (T,C) -> (1,T,C)."""
+    if len(shape) == 3:
+        return shape
+    if len(shape) == 2:
+        return (1, shape[0], shape[1])
+    if len(shape) == 1:
+        return (1, 1, shape[0])
+    raise ValueError(f"shape {shape} has no (H, W, C) view")
+
+
+def to_nhwc(x: np.ndarray) -> np.ndarray:
+    """Batched tensor (N, *shape) -> (N, H, W, C)."""
+    return x.reshape((x.shape[0],) + as_hwc(x.shape[1:]))
+
+
+def same_padding(size: int, k: int, stride: int) -> tuple[int, int, int]:
+    """TFLite/Keras 'same': (out, pad_before, pad_after)."""
+    out = -(-size // stride)
+    total = max((out - 1) * stride + k - size, 0)
+    return out, total // 2, total - total // 2
+
+
+def padding_2d(hw, k, stride, padding: str):
+    """(out_h, out_w, (top, bottom), (left, right)) for 'valid' or 'same'."""
+    outs, pads = [], []
+    for size, kk, s in zip(hw, k, stride):
+        if padding == "same":
+            o, a, b = same_padding(size, kk, s)
+        else:
+            o, a, b = (size - kk) // s + 1, 0, 0
+        outs.append(o)
+        pads.append((a, b))
+    return outs[0], outs[1], pads[0], pads[1]
+
+
+def windows(x: np.ndarray, k, stride, pads, fill) -> np.ndarray:
+    """(N,H,W,C) -> (N,OH,OW,C,KH,KW) windows after padding with ``fill``."""
+    xp = np.pad(x, ((0, 0), pads[0], pads[1], (0, 0)), constant_values=fill)
+    win = sliding_window_view(xp, tuple(k), axis=(1, 2))
+    return win[:, :: stride[0], :: stride[1]]
+
+
+def quantize_per_channel(w: np.ndarray, axis: int) -> tuple[np.ndarray, np.ndarray]:
+    """Symmetric int8 in [-127, 127], one float32 scale per index of ``axis``."""
+    w = np.asarray(w, dtype=np.float64)
+    moved = np.moveaxis(w, axis, -1)
+    amax = np.abs(moved).reshape(-1, moved.shape[-1]).max(axis=0)
+    scales = np.where(amax > 0, amax / 127.0, 1.0).astype(np.float32)
+    q = moved / scales.astype(np.float64)
+    q = np.sign(q) * np.floor(np.abs(q) + 0.5)
+    q = np.clip(q, -127, 127).astype(np.int8)
+    return np.moveaxis(q, -1, axis), scales
+
+
+def quantize_bias(b: np.ndarray | None, in_scale: float, w_scales: np.ndarray, n: int) -> np.ndarray:
+    """int32 bias with scale in_scale * w_scale[c] (zero where there is no bias)."""
+    if b is None:
+        return np.zeros(n, dtype=np.int32)
+    scale = np.float64(in_scale) * w_scales.astype(np.float64)
+    q = np.asarray(b, dtype=np.float64) / scale
+    q = np.sign(q) * np.floor(np.abs(q) + 0.5)
+    return np.clip(q, INT32_MIN, INT32_MAX).astype(np.int32)
+
+
+def channel_multipliers(in_scale: float, w_scales: np.ndarray, out_scale: float):
+    """Per-channel (multiplier int32, shift int8) of in*w/out, as TFLite."""
+    mults, shifts = [], []
+    for ws in np.asarray(w_scales, dtype=np.float32):
+        m, s = quantize_multiplier(float(in_scale) * float(ws) / float(out_scale))
+        mults.append(m)
+        shifts.append(s)
+    return np.array(mults, dtype=np.int32), np.array(shifts, dtype=np.int8)
+
+
+def check_accumulator(op_name: str, depth: int, bias: np.ndarray) -> None:
+    """Refuse layers whose int32 accumulator could overflow: each product
+    (x - zp) * w is at most 255 * 128 = 32640 in magnitude."""
+    bound = depth * 32640 + int(np.abs(bias.astype(np.int64)).max(initial=0))
+    if bound > INT32_MAX:
+        raise ValueError(
+            f"layer {op_name!r}: {depth} products per output could overflow the int32 accumulator"
+        )
+
+
+def c_array_args(*values) -> str:
+    return ", ".join(str(v) for v in values)

@@ -1,0 +1,153 @@
+"""Conv2D (and Conv1D as a 1xK Conv2D): NHWC input, OHWI int8 weights."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import ClassVar
+
+import numpy as np
+
+from ..ir import CArray, Op
+from ..rounding import requantize
+from . import keras_layer
+from .activation import add_with_activation, keras_activation
+from .common import (
+    as_hwc,
+    channel_multipliers,
+    check_accumulator,
+    padding_2d,
+    quantize_bias,
+    quantize_per_channel,
+    to_nhwc,
+    windows,
+)
+
+
+@dataclass(kw_only=True)
+class Conv2D(Op):
+    kind: ClassVar[str] = "conv2d"
+    kernel: ClassVar[str] = "conv2d"
+    fusable: ClassVar[bool] = True
+
+    weights: np.ndarray  # float (KH, KW, CIN, COUT), as Keras stores it
+    bias: np.ndarray | None
+    strides: tuple[int, int]
+    pads: tuple[tuple[int, int], tuple[int, int]]  # ((top, bottom), (left, right))
+    # Integer constants, filled by quantize() (or given by a quantized model).
+    w_q: np.ndarray | None = None  # int8 (KH, KW, CIN, COUT)
+    w_scales: np.ndarray | None = None  # float32 (COUT,)
+    b_q: np.ndarray | None = None  # int32 (COUT,)
+    mult: np.ndarray | None = None
+    shift: np.ndarray | None = None
+
+    @property
+    def ksize(self):
+        return self.weights.shape[:2] if self.w_q is None else self.w_q.shape[:2]
+
+    def forward_float(self, g, xs):
+        x = to_nhwc(xs[0].astype(np.float64))
+        win = windows(x, self.ksize, self.strides, self.pads, 0.0)
+        y = np.tensordot(win, self.weights.astype(np.float64).transpose(2, 0, 1, 3), axes=([3, 4, 5], [0, 1, 2]))
+        if self.bias is not None:
+            y = y + self.bias
+        y = self.apply_float_activation(y)
+        return y.reshape((x.shape[0],) + g.shape(self.outputs[0]))
+
+    def quantize(self, g):
+        qi, qo = g.q(self.inputs[0]), g.q(self.outputs[0])
+        if self.w_q is None:
+            self.w_q, self.w_scales = quantize_per_channel(self.weights, axis=3)
+        cout = self.w_q.shape[3]
+        if self.b_q is None:
+            self.b_q = quantize_bias(self.bias, qi.scale, self.w_scales, cout)
+        self.mult, self.shift = channel_multipliers(qi.scale, self.w_scales, qo.scale)
+        check_accumulator(self.name, int(np.prod(self.w_q.shape[:3])), self.b_q)
+
+    def forward_int8(self, g, xs):
+        qi, qo = g.q(self.inputs[0]), g.q(self.outputs[0])
+        x = to_nhwc(xs[0])
+        win = windows(x.astype(np.int64) - qi.zero_point, self.ksize, self.strides, self.pads, 0)
+        acc = np.tensordot(win, self.w_q.astype(np.int64).transpose(2, 0, 1, 3), axes=([3, 4, 5], [0, 1, 2]))
+        acc = acc + self.b_q.astype(np.int64)
+        lo, hi = self.act_range(g)
+        y = requantize(acc, self.mult.astype(np.int64), self.shift.astype(np.int64), qo.zero_point, lo, hi)
+        return y.reshape((x.shape[0],) + g.shape(self.outputs[0]))
+
+    def constants(self):
+        has_bias = self.bias is not None or bool(np.any(self.b_q))
+        arrays = [CArray("w", "int8_t", self.w_q.transpose(3, 0, 1, 2))]  # OHWI
+        if has_bias:
+            arrays.append(CArray("b", "int32_t", self.b_q))
+        arrays += [CArray("m", "int32_t", self.mult), CArray("s", "int8_t", self.shift)]
+        return arrays
+
+    def c_call(self, g, c):
+        ih, iw, ic = as_hwc(g.shape(self.inputs[0]))
+        oh, ow, oc = as_hwc(g.shape(self.outputs[0]))
+        kh, kw = self.ksize
+        names = {a.suffix for a in self.constants()}
+        bias = c.const(self, "b") if "b" in names else "NULL"
+        lo, hi = self.act_range(g)
+        return (
+            f"mcg_conv2d_s8({c.tensor(self.inputs[0])}, {c.tensor(self.outputs[0])}, "
+            f"{c.const(self, 'w')}, {bias}, {c.const(self, 'm')}, {c.const(self, 's')}, "
+            f"{ih}, {iw}, {ic}, {oh}, {ow}, {oc}, {kh}, {kw}, {self.strides[0]}, {self.strides[1]}, "
+            f"{self.pads[0][0]}, {self.pads[1][0]}, {-g.q(self.inputs[0]).zero_point}, "
+            f"{g.q(self.outputs[0]).zero_point}, {lo}, {hi});"
+        )
+
+    def macs(self, g):
+        kh, kw = self.ksize
+        cin = self.weights.shape[2]
+        return int(np.prod(g.shape(self.outputs[0]))) * kh * kw * cin
+
+    def param_count(self):
+        return int(self.weights.size + (0 if self.bias is None else self.bias.size))
+
+    def describe(self):
+        kh, kw = self.ksize
+        return f"{kh}x{kw} /{self.strides[0]}x{self.strides[1]}"
+
+
+def conv_pads(cx, cfg, hw, k, strides):
+    padding = cfg["padding"]
+    if padding == "causal":
+        return ((0, 0), (k[1] - 1, 0))
+    if padding not in ("valid", "same"):
+        cx.unsupported(f"padding={padding!r}")
+    _, _, ph, pw = padding_2d(hw, k, strides, padding)
+    return (ph, pw)
+
+
+def check_conv_config(cx, cfg):
+    if cfg.get("data_format", "channels_last") != "channels_last":
+        cx.unsupported("data_format='channels_first' (only channels_last is supported)")
+    dil = cfg.get("dilation_rate", 1)
+    dil = dil if isinstance(dil, (list, tuple)) else (dil,)
+    if any(d != 1 for d in dil):
+        cx.unsupported(f"dilation_rate={tuple(dil)} (only 1 is supported)")
+    if cfg.get("groups", 1) != 1:
+        cx.unsupported(f"groups={cfg['groups']} (only 1 is supported)")
+
+
+def _pair(v, one_d: bool):
+    v = tuple(v) if isinstance(v, (list, tuple)) else (v,)
+    if one_d:
+        return (1, v[0])
+    return v if len(v) == 2 else (v[0], v[0])
+
+
+@keras_layer("Conv2D", "Conv1D")
+def from_keras(layer, cx):
+    cfg = layer.get_config()
+    check_conv_config(cx, cfg)
+    one_d = type(layer).__name__ == "Conv1D"
+    weights = layer.get_weights()
+    w = weights[0]
+    if one_d:
+        w = w[np.newaxis]  # (K, CIN, COUT) -> (1, K, CIN, COUT)
+    bias = weights[1] if cfg.get("use_bias", True) else None
+    strides = _pair(cfg["strides"], one_d)
+    hw = as_hwc(cx.g.shape(cx.inputs[0]))[:2]
+    pads = conv_pads(cx, cfg, hw, w.shape[:2], strides)
+    op = Conv2D(name=cx.name, inputs=[cx.inputs[0]], outputs=[], weights=w, bias=bias, strides=strides, pads=pads)
+    add_with_activation(cx, op, keras_activation(cx, cfg))

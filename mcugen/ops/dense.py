@@ -1,0 +1,89 @@
+"""Dense (fully connected) over the last axis; leading axes are rows."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import ClassVar
+
+import numpy as np
+
+from ..ir import CArray, Op
+from ..rounding import requantize
+from . import keras_layer
+from .activation import add_with_activation, keras_activation
+from .common import channel_multipliers, check_accumulator, quantize_bias, quantize_per_channel
+
+
+@dataclass(kw_only=True)
+class Dense(Op):
+    kind: ClassVar[str] = "dense"
+    kernel: ClassVar[str] = "dense"
+    fusable: ClassVar[bool] = True
+
+    weights: np.ndarray  # float (IN, OUT), as Keras stores it
+    bias: np.ndarray | None
+    w_q: np.ndarray | None = None  # int8 (IN, OUT)
+    w_scales: np.ndarray | None = None  # float32 (OUT,)
+    b_q: np.ndarray | None = None
+    mult: np.ndarray | None = None
+    shift: np.ndarray | None = None
+
+    def forward_float(self, g, xs):
+        y = xs[0].astype(np.float64) @ self.weights.astype(np.float64)
+        if self.bias is not None:
+            y = y + self.bias
+        return self.apply_float_activation(y)
+
+    def quantize(self, g):
+        qi, qo = g.q(self.inputs[0]), g.q(self.outputs[0])
+        if self.w_q is None:
+            self.w_q, self.w_scales = quantize_per_channel(self.weights, axis=1)
+        n_out = self.w_q.shape[1]
+        if self.b_q is None:
+            self.b_q = quantize_bias(self.bias, qi.scale, self.w_scales, n_out)
+        self.mult, self.shift = channel_multipliers(qi.scale, self.w_scales, qo.scale)
+        check_accumulator(self.name, self.w_q.shape[0], self.b_q)
+
+    def forward_int8(self, g, xs):
+        qi, qo = g.q(self.inputs[0]), g.q(self.outputs[0])
+        acc = (xs[0].astype(np.int64) - qi.zero_point) @ self.w_q.astype(np.int64) + self.b_q.astype(np.int64)
+        lo, hi = self.act_range(g)
+        return requantize(acc, self.mult.astype(np.int64), self.shift.astype(np.int64), qo.zero_point, lo, hi)
+
+    def has_bias(self) -> bool:
+        return self.bias is not None or bool(np.any(self.b_q))
+
+    def constants(self):
+        arrays = [CArray("w", "int8_t", self.w_q.T)]  # (OUT, IN): rows contiguous
+        if self.has_bias():
+            arrays.append(CArray("b", "int32_t", self.b_q))
+        return arrays + [CArray("m", "int32_t", self.mult), CArray("s", "int8_t", self.shift)]
+
+    def c_call(self, g, c):
+        n_in, n_out = self.w_q.shape
+        rows = g.tensors[self.inputs[0]].size // n_in
+        bias = c.const(self, "b") if self.has_bias() else "NULL"
+        lo, hi = self.act_range(g)
+        return (
+            f"mcg_dense_s8({c.tensor(self.inputs[0])}, {c.tensor(self.outputs[0])}, "
+            f"{c.const(self, 'w')}, {bias}, {c.const(self, 'm')}, {c.const(self, 's')}, "
+            f"{rows}, {n_in}, {n_out}, {-g.q(self.inputs[0]).zero_point}, "
+            f"{g.q(self.outputs[0]).zero_point}, {lo}, {hi});"
+        )
+
+    def macs(self, g):
+        return g.tensors[self.inputs[0]].size * self.weights.shape[1]
+
+    def param_count(self):
+        return int(self.weights.size + (0 if self.bias is None else self.bias.size))
+
+    def describe(self):
+        return f"{self.weights.shape[0]}->{self.weights.shape[1]}"
+
+
+@keras_layer("Dense")
+def from_keras(layer, cx):
+    cfg = layer.get_config()
+    weights = layer.get_weights()
+    bias = weights[1] if cfg.get("use_bias", True) else None
+    op = Dense(name=cx.name, inputs=[cx.inputs[0]], outputs=[], weights=weights[0], bias=bias)
+    add_with_activation(cx, op, keras_activation(cx, cfg))

@@ -1,0 +1,85 @@
+"""Static memory plan: one arena, an offset per tensor.
+
+Greedy by size like TFLM's GreedyMemoryPlanner: buffers sorted largest
+first, each placed at the lowest offset that overlaps no already-placed buffer
+alive at the same time. A tensor is alive from the op that writes it to the
+last op that reads it; the model input is written before op 0 and the output
+read after the last op. View ops (Reshape) give their output the input's bytes.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from .ir import Graph
+
+
+@dataclass
+class Buffer:
+    tensors: list[str]
+    size: int
+    first: int
+    last: int
+    offset: int = -1
+
+    def overlaps_in_time(self, other: "Buffer") -> bool:
+        return self.first <= other.last and other.first <= self.last
+
+
+@dataclass
+class Plan:
+    offsets: dict[str, int]
+    arena_size: int
+    buffers: list[Buffer] = field(default_factory=list)
+
+    def ascii(self, width: int = 64) -> str:
+        """One line per buffer: its place in the arena, lifetime at the left."""
+        if not self.arena_size:
+            return "(empty arena)"
+        lines = []
+        for b in sorted(self.buffers, key=lambda b: (b.first, b.offset)):
+            a = b.offset * width // self.arena_size
+            e = max(a + 1, (b.offset + b.size) * width // self.arena_size)
+            bar = " " * a + "#" * (e - a) + " " * (width - e)
+            lines.append(f"ops {b.first:>3}..{b.last:<3} |{bar}| {b.offset:>6} +{b.size:<6} {b.tensors[0]}")
+        return "\n".join(lines)
+
+
+def _view_root(g: Graph) -> dict[str, str]:
+    root = {name: name for name in g.tensors}
+    for op in g.ops:
+        if getattr(op, "is_view", False):
+            root[op.outputs[0]] = root[op.inputs[0]]
+    return root
+
+
+def plan_memory(g: Graph) -> Plan:
+    root = _view_root(g)
+    n = len(g.ops)
+    spans: dict[str, list[int]] = {}
+
+    def touch(name: str, step: int):
+        r = root[name]
+        span = spans.setdefault(r, [step, step])
+        span[0], span[1] = min(span[0], step), max(span[1], step)
+
+    touch(g.inputs[0], -1)
+    for i, op in enumerate(g.ops):
+        for name in op.inputs + op.outputs:
+            touch(name, i)
+    touch(g.outputs[0], n)
+    buffers = [
+        Buffer([r] + [t for t in g.tensors if root[t] == r and t != r], g.tensors[r].size, a, b)
+        for r, (a, b) in spans.items()
+    ]
+    placed: list[Buffer] = []
+    for buf in sorted(buffers, key=lambda b: (-b.size, b.first)):
+        offset = 0
+        for other in sorted((p for p in placed if p.overlaps_in_time(buf)), key=lambda p: p.offset):
+            if offset + buf.size <= other.offset:
+                break
+            offset = max(offset, other.offset + other.size)
+        buf.offset = offset
+        placed.append(buf)
+    offsets = {t: next(b.offset for b in buffers if b.tensors[0] == root[t]) for t in g.tensors}
+    arena = max((b.offset + b.size for b in buffers), default=0)
+    return Plan(offsets, arena, buffers)

@@ -49,7 +49,7 @@ class Call:
     size: int
 
 
-def _body(values: np.ndarray) -> str:
+def c_values(values: np.ndarray) -> str:
     flat = [c_int(v) for v in np.asarray(values).reshape(-1)]
     lines = [", ".join(flat[i : i + 16]) for i in range(0, len(flat), 16)]
     return "    " + ",\n    ".join(lines)
@@ -104,7 +104,7 @@ def render(g: Graph, source: str = "", arch: str | None = None) -> CModel:
     arrays, calls, kernels = [], [], []
     for index, op in enumerate(g.ops):
         for a in op.constants():
-            arrays.append(CArrayOut(c.const(op, a.suffix), a.ctype, int(a.values.size), _body(a.values)))
+            arrays.append(CArrayOut(c.const(op, a.suffix), a.ctype, int(a.values.size), c_values(a.values)))
         kernel = op.kernel
         if kernel and kernel not in kernels:
             kernels.append(kernel)

@@ -119,7 +119,7 @@ def graph_from_keras(model, name: str) -> Graph:
         layer, node_index, tensor_index = t._keras_history
         node = layer._inbound_nodes[node_index]
         if type(layer).__name__ == "InputLayer" or not node.input_tensors:
-            tname = layer.name
+            tname = layer.name if layer.name not in g.tensors else f"{layer.name}:{node_index}"
             g.add_tensor(tname, _shape(t, f"input {layer.name!r}"))
             g.inputs.append(tname)
             names[k] = tname
@@ -127,7 +127,7 @@ def graph_from_keras(model, name: str) -> Graph:
         inputs = [visit(x) for x in node.input_tensors]
         if len(node.output_tensors) != 1:
             raise UnsupportedLayer(f"layer {layer.name!r} ({type(layer).__name__}): more than one output")
-        tname = layer.name if node_index == 0 else f"{layer.name}:{node_index}"
+        tname = layer.name if layer.name not in g.tensors else f"{layer.name}:{node_index}"
         g.add_tensor(tname, _shape(t, f"output of layer {layer.name!r}"))
         cx = LayerContext(g, layer, inputs, tname)
         KERAS_CONVERTERS[type(layer).__name__](layer, cx)

@@ -1,0 +1,160 @@
+"""The command line: build, check, inspect, boards."""
+from __future__ import annotations
+
+import functools
+import json
+import sys
+from pathlib import Path
+
+import click
+from rich.console import Console
+from rich.table import Table
+
+from .errors import McugenError
+
+out = Console(highlight=False)
+if not out.is_terminal:
+    out = Console(highlight=False, width=200)
+err = Console(stderr=True, highlight=False)
+
+
+def user_errors(fn):
+    """McugenError -> one line on stderr and exit 1, never a traceback."""
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except McugenError as e:
+            click.echo(f"mcugen: error: {e}", err=True)
+            sys.exit(1)
+        except KeyboardInterrupt:
+            click.echo("mcugen: interrupted", err=True)
+            sys.exit(130)
+
+    return wrapper
+
+
+def _warn(msg: str) -> None:
+    click.echo(f"mcugen: {msg}", err=True)
+
+
+model_arg = click.argument("model", type=click.Path(path_type=Path))
+calib_opt = click.option("--calib", type=click.Path(path_type=Path), help="Calibration inputs (.npz with 'x', or .npy).")
+
+
+@click.group()
+@click.version_option(package_name="mcugen")
+def main():
+    """Keras models to int8 C for microcontrollers, bit-exact with the reference."""
+
+
+@main.command()
+@model_arg
+@click.option("--board", "board_name", required=True, help="Target board (see `mcugen boards`).")
+@calib_opt
+@click.option("-o", "--output", type=click.Path(path_type=Path), help="Project folder [build/<model>-<board>].")
+@user_errors
+def build(model, board_name, calib, output):
+    """Write a PlatformIO project that runs MODEL on BOARD."""
+    from .boards import get_board
+    from .emit import render
+    from .pipeline import prepare
+    from .project import default_output_dir, write_project
+    from .report import totals
+
+    board = get_board(board_name)
+    p = prepare(model, calib, warn=_warn)
+    cm = render(p.graph, source=Path(model).name, arch=board.arch)
+    folder = write_project(output or default_output_dir(Path(model), board), p.graph, cm, board,
+                           p.graph.input.q.quantize(p.calib[:1]))
+    t = totals(p.graph, cm)
+    table = Table(title=f"{Path(model).name} -> {board.description}", show_header=False)
+    table.add_row("layers", str(t.layers))
+    table.add_row("parameters", f"{t.params:,}")
+    table.add_row("MACs", f"{t.macs:,}")
+    table.add_row("weights in flash", f"{t.weights_flash_bytes:,} bytes")
+    table.add_row("activation arena", f"{t.arena_bytes:,} bytes")
+    table.add_row("project", str(folder))
+    out.print(table)
+
+
+@main.command()
+@model_arg
+@calib_opt
+@click.option("-n", "n", default=100, show_default=True, type=click.IntRange(min=1), help="Number of inputs.")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object on stdout.")
+@click.option("--no-sanitize", is_flag=True, help="Build without AddressSanitizer/UBSan (faster).")
+@user_errors
+def check(model, calib, n, as_json, no_sanitize):
+    """Run the generated C on the host against the int8 reference and Keras."""
+    from .check import run_check
+    from .pipeline import prepare
+
+    p = prepare(model, calib, warn=_warn)
+    r = run_check(p, n=n, sanitize=not no_sanitize)
+    if as_json:
+        click.echo(json.dumps(r.to_json()))
+    else:
+        out.print(f"bit-exact: {r.bit_exact}/{r.inputs} inputs")
+        out.print(f"max |C - reference|: {r.max_abs_diff}")
+        if r.first_mismatch_layer:
+            out.print(f"first layer that differs: {r.first_mismatch_layer}")
+        if r.float_agreement is not None:
+            out.print(f"argmax agreement with the float model: {r.float_agreement:.1%}")
+        out.print(f"max |int8 - float| (output units): {r.float_max_abs_err:.6g}")
+    sys.exit(0 if r.bit_exact == r.inputs else 1)
+
+
+@main.command()
+@model_arg
+@calib_opt
+@click.option("--json", "as_json", is_flag=True, help="One JSON object on stdout.")
+@click.option("--plan", "show_plan", is_flag=True, help="Also draw the memory plan.")
+@user_errors
+def inspect(model, calib, as_json, show_plan):
+    """Per-layer table: shapes, parameters, MACs, quantization, memory."""
+    from .emit import render
+    from .pipeline import prepare
+    from .report import as_json as report_json
+    from .report import layer_rows, totals
+
+    p = prepare(model, calib, warn=_warn)
+    cm = render(p.graph, source=Path(model).name)
+    if as_json:
+        click.echo(json.dumps(report_json(p.graph, cm)))
+        return
+    table = Table(title=Path(model).name)
+    for col in ("#", "layer", "op", "", "input", "output", "params", "MACs", "scale", "zp", "offset", "bytes"):
+        table.add_column(col, justify="right" if col in ("#", "params", "MACs", "zp", "offset", "bytes") else "left")
+    for r in layer_rows(p.graph, cm):
+        detail = r.detail + (f" +{r.activation}" if r.activation else "")
+        table.add_row(str(r.index), r.name, r.op, detail, " ".join(str(tuple(s)) for s in r.inputs), str(tuple(r.output)),
+                      f"{r.params:,}", f"{r.macs:,}", f"{r.scale:.4g}", str(r.zero_point), str(r.arena_offset), str(r.bytes))
+    out.print(table)
+    t = totals(p.graph, cm)
+    out.print(f"total: {t.layers} layers, {t.params:,} parameters, {t.macs:,} MACs, "
+              f"{t.weights_flash_bytes:,} bytes of constants, arena {t.arena_bytes:,} bytes")
+    out.print(f"input {tuple(t.input_shape)} scale {t.input_scale:.6g} zp {t.input_zero_point}; "
+              f"output {tuple(t.output_shape)} scale {t.output_scale:.6g} zp {t.output_zero_point}")
+    if show_plan:
+        out.print(cm.plan.ascii())
+
+
+@main.command("boards")
+@user_errors
+def boards_cmd():
+    """List the known boards."""
+    from .boards import all_boards
+
+    table = Table()
+    for col in ("board", "description", "arch", "core", "clock", "flash", "SRAM"):
+        table.add_column(col)
+    for b in all_boards().values():
+        table.add_row(b.name, b.description, b.arch, b.core, f"{b.clock_hz // 1_000_000} MHz",
+                      f"{b.flash_bytes // 1024} KB", f"{b.sram_bytes // 1024} KB")
+    out.print(table)
+
+
+if __name__ == "__main__":
+    main()

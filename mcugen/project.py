@@ -1,0 +1,61 @@
+"""``mcugen build``: write a PlatformIO project for a board.
+
+    <dir>/platformio.ini
+    <dir>/src/main.cpp        runs the model on an embedded test input
+    <dir>/lib/<name>/         the generated model (framework-free C)
+
+The project is written to a temporary sibling folder and moved into place
+only when complete, so a failure leaves nothing half-written."""
+from __future__ import annotations
+
+import shutil
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+from . import __version__
+from .boards import Board
+from .emit import CModel, c_values, environment
+from .errors import McugenError
+from .ir import Graph
+from .reference import int8_output
+
+MARKER = ".mcugen-project"
+
+
+def default_output_dir(model_path: Path, board: Board) -> Path:
+    return Path("build") / f"{model_path.stem}-{board.name}"
+
+
+def write_project(out_dir: Path, g: Graph, cm: CModel, board: Board, test_input: np.ndarray) -> Path:
+    out_dir = Path(out_dir)
+    if out_dir.exists() and (not out_dir.is_dir() or (any(out_dir.iterdir()) and not (out_dir / MARKER).exists())):
+        raise McugenError(f"{out_dir} exists and is not an mcugen project; choose another -o")
+    parent = out_dir.resolve().parent
+    try:
+        parent.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=parent))
+    except OSError as e:
+        raise McugenError(f"cannot write {out_dir}: {e.strerror or e}") from None
+    try:
+        xq = np.asarray(test_input, dtype=np.int8).reshape((1,) + g.input.shape)
+        expected = int8_output(g, xq)
+        env = environment(board.arch)
+        ctx = dict(version=__version__, board=board, name=cm.name, NAME=cm.name.upper(),
+                   input_body=c_values(xq), output_body=c_values(expected))
+        (staging / "platformio.ini").write_text(env.get_template("project/platformio.ini.j2").render(**ctx))
+        (staging / "src").mkdir()
+        (staging / "src" / "main.cpp").write_text(env.get_template("project/main.cpp.j2").render(**ctx))
+        cm.write(staging / "lib" / cm.name)
+        (staging / MARKER).write_text(f"mcugen {__version__}\n")
+        if out_dir.exists():
+            shutil.rmtree(out_dir)
+        staging.rename(out_dir)
+    except OSError as e:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise McugenError(f"cannot write {out_dir}: {e.strerror or e}") from None
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    return out_dir

@@ -43,6 +43,12 @@ TEMPLATES = ROOT / "templates"
 CFLAGS = ["-std=c99", "-Wall", "-Wextra", "-Werror", "-O1", "-g",
           "-fsanitize=address,undefined", "-fno-sanitize-recover=all"]
 
+pytestmark = [
+    pytest.mark.filterwarnings("ignore:.*softmax over axis:UserWarning"),
+    pytest.mark.filterwarnings("ignore:Statistics for quantized inputs:UserWarning"),
+    pytest.mark.filterwarnings("ignore:.*tf.lite.Interpreter is deprecated:UserWarning"),
+]
+
 # Cases where LiteRT's float LUT and TFLM's fixed point round differently.
 LITERT_DIVERGENT = {
     "sigmoid": [(0.0009907250059768558, -108)],

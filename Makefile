@@ -11,7 +11,7 @@ CALIB := examples/digits_calib.npz
 setup: $(STAMP)
 
 $(STAMP): pyproject.toml
-	@command -v gcc >/dev/null 2>&1 || { echo "installing gcc"; apt-get update -qq && apt-get install -y -qq gcc >/dev/null; }
+	@command -v gcc >/dev/null 2>&1 && command -v g++ >/dev/null 2>&1 || { echo "installing gcc and g++"; apt-get update -qq && apt-get install -y -qq gcc g++ >/dev/null; }
 	$(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/python -m pip install -q --upgrade pip
 	$(VENV)/bin/python -m pip install -q -e '.[test]'

@@ -58,6 +58,7 @@ class Roundtrip:
     int8_err_steps: float
     exact: bool
     first_mismatch: str | None
+    agreement: float  # share of inputs where int8 and float argmax agree
 
 
 def roundtrip(model, x_calib: np.ndarray, x_test: np.ndarray, sanitize: bool = True) -> Roundtrip:
@@ -87,7 +88,8 @@ def roundtrip(model, x_calib: np.ndarray, x_test: np.ndarray, sanitize: bool = T
     yf = np.asarray(model.predict(g.input.q.dequantize(xq).astype(np.float32), verbose=0)).reshape(got.shape)
     yq = g.output.q.dequantize(ref[g.outputs[0]])
     steps = float(np.max(np.abs(yf - yq)) / g.output.q.scale)
-    return Roundtrip(g, float_err, steps, exact, first)
+    agreement = float(np.mean(np.argmax(yf.reshape(len(yf), -1), 1) == np.argmax(yq.reshape(len(yq), -1), 1)))
+    return Roundtrip(g, float_err, steps, exact, first, agreement)
 
 
 def rand(shape, n=32, seed=0, lo=-1.0, hi=1.0):

@@ -6,7 +6,12 @@ hands each layer to the converter registered for its class in ``mcugen.ops``.
 """
 from __future__ import annotations
 
+import contextlib
+import json
 import os
+import re
+import sys
+import zipfile
 from pathlib import Path
 
 from .errors import McugenError, UnsupportedLayer
@@ -16,11 +21,55 @@ from .ops import KERAS_CONVERTERS, supported_layers
 MODEL_SUFFIXES = (".h5", ".hdf5", ".keras")
 
 
+@contextlib.contextmanager
+def _native_stderr_silenced():
+    """Point fd 2 at /dev/null. TensorFlow's C++ side logs INFO lines to stderr
+    while it loads (absl, before InitializeLog), and TF >= 2.20 ignores
+    TF_CPP_MIN_LOG_LEVEL for them; Python exceptions still propagate."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    try:
+        with open(os.devnull, "wb") as null:
+            os.dup2(null.fileno(), 2)
+        yield
+    finally:
+        sys.stderr.flush()
+        os.dup2(saved, 2)
+        os.close(saved)
+
+
 def import_keras():
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    import keras
+    if "keras" in sys.modules:
+        import keras
+
+        return keras
+    try:
+        quiet = int(os.environ["TF_CPP_MIN_LOG_LEVEL"]) >= 2
+    except ValueError:
+        quiet = True
+    with _native_stderr_silenced() if quiet else contextlib.nullcontext():
+        import keras
 
     return keras
+
+
+def _saved_config(path: Path) -> dict | None:
+    """The model's architecture as saved in the file (no layer is built), or
+    None when it cannot be read (then ``load_model`` reports the problem)."""
+    try:
+        if path.suffix.lower() == ".keras":
+            with zipfile.ZipFile(path) as z:
+                return json.loads(z.read("config.json"))
+        import h5py
+
+        with h5py.File(path, "r") as f:
+            config = f.attrs.get("model_config")
+        if isinstance(config, bytes):
+            config = config.decode("utf-8")
+        return json.loads(config) if config is not None else None
+    except Exception:
+        return None
 
 
 def load_keras_model(path: str | Path):
@@ -29,6 +78,24 @@ def load_keras_model(path: str | Path):
         raise McugenError(f"model file not found: {path}")
     if path.is_dir() or path.suffix.lower() not in MODEL_SUFFIXES:
         raise McugenError(f"{path}: not a Keras model file (expected {', '.join(MODEL_SUFFIXES)})")
+    if path.suffix.lower() == ".keras" and not zipfile.is_zipfile(path):
+        raise McugenError(f"{path}: not a Keras model file (a .keras file is a zip archive; this one is not)")
+    if path.suffix.lower() != ".keras":
+        import h5py
+
+        if not h5py.is_hdf5(path):
+            raise McugenError(f"{path}: not a Keras model file (not an HDF5 file)")
+    # Refuse unsupported layers before Keras deserializes them (a Lambda
+    # would otherwise fail in safe mode with a message naming no layer).
+    config = _saved_config(path)
+    if isinstance(config, dict) and isinstance(config.get("config"), dict):
+        layers = config["config"].get("layers")
+        if isinstance(layers, list):
+            _refuse([
+                (str(l.get("config", {}).get("name", "?")), str(l.get("class_name", "?")),
+                 isinstance(l.get("config", {}).get("layers"), list))
+                for l in layers if isinstance(l, dict)
+            ])
     keras = import_keras()
     try:
         model = keras.models.load_model(str(path), compile=False)
@@ -77,20 +144,29 @@ def _shape(tensor, what: str) -> tuple[int, ...]:
     return tuple(int(d) for d in dims)
 
 
-def check_layers(model) -> None:
-    """Refuse unsupported layers up front, naming each."""
-    keras = import_keras()
+def _refuse(layers: list[tuple[str, str, bool]]) -> None:
+    """Raise UnsupportedLayer naming every (name, class, is a nested model)
+    that mcugen cannot convert."""
     bad = []
-    for layer in _all_layers(model):
-        cls = type(layer).__name__
-        if isinstance(layer, keras.Model):
-            bad.append(f"{layer.name!r} (nested model {cls})")
-        elif cls != "InputLayer" and (cls not in KERAS_CONVERTERS or not isinstance(layer, keras.layers.Layer)):
-            bad.append(f"{layer.name!r} ({cls})")
+    for name, cls, nested in layers:
+        if nested:
+            bad.append(f"{name!r} (nested model {cls})")
+        elif cls != "InputLayer" and cls not in KERAS_CONVERTERS:
+            bad.append(f"{name!r} ({cls})")
     if bad:
         raise UnsupportedLayer(
             f"unsupported layer{'s' if len(bad) > 1 else ''} {', '.join(bad)}; supported: {', '.join(supported_layers())}"
         )
+
+
+def check_layers(model) -> None:
+    """Refuse unsupported layers up front, naming each."""
+    keras = import_keras()
+    _refuse([
+        (layer.name, type(layer).__name__ if isinstance(layer, keras.layers.Layer) else f"{type(layer).__name__}, not a layer",
+         isinstance(layer, keras.Model))
+        for layer in _all_layers(model)
+    ])
 
 
 def _all_layers(model):
@@ -148,4 +224,18 @@ def graph_from_keras(model, name: str) -> Graph:
 def load_graph(path: str | Path):
     """(keras model, float graph) for a model file."""
     model = load_keras_model(path)
-    return model, graph_from_keras(model, Path(path).stem)
+    g = graph_from_keras(model, Path(path).stem)
+    tf_safe_names(model)
+    return model, g
+
+
+_TF_SCOPE = re.compile(r"[A-Za-z0-9.][A-Za-z0-9_.>-]*")
+
+
+def tf_safe_names(model) -> None:
+    """Rename, on the loaded Keras model only, the model and layers whose names
+    TensorFlow refuses as name scopes (spaces, non-ASCII, ...): otherwise
+    ``model.predict`` fails. The IR, hence the C, keeps the original names."""
+    for i, obj in enumerate([model, *_all_layers(model)]):
+        if not _TF_SCOPE.fullmatch(obj.name):
+            obj.name = f"mcugen_{i}_" + re.sub(r"[^A-Za-z0-9_.-]", "_", obj.name)

@@ -1,0 +1,142 @@
+/* Bare-metal AVR harness (no Arduino core): runs the model on the test vectors
+ * in mcg_vectors.h, timing each inference with Timer1 at the CPU clock
+ * (prescaler 1, overflows counted by interrupt), and reports over USART0:
+ *   "O <output bytes in hex> <cycles>" per input, "S <peak stack bytes>",
+ *   "E" at the end; then sleeps with interrupts off, which ends simavr.
+ * The same file runs on a real ATmega: read its serial port at 115200 baud. */
+#include <avr/interrupt.h>
+#include <avr/io.h>
+#include <avr/sleep.h>
+#include <stdint.h>
+
+#include "mcg_arch.h"
+#include "mcg_vectors.h"
+
+#define STACK_PAINT 0xA5
+
+extern uint8_t __heap_start;
+static volatile uint16_t timer_overflows;
+
+ISR(TIMER1_OVF_vect)
+{
+    ++timer_overflows;
+}
+
+static void uart_putc(char c)
+{
+    while (!(UCSR0A & (1 << UDRE0))) {
+    }
+    UDR0 = (uint8_t)c;
+}
+
+static void uart_hex(uint8_t v)
+{
+    static const char digits[] = "0123456789abcdef";
+    uart_putc(digits[v >> 4]);
+    uart_putc(digits[v & 15]);
+}
+
+static void uart_u32(uint32_t v)
+{
+    char buf[10];
+    uint8_t i = 0;
+    do {
+        buf[i++] = (char)('0' + (uint8_t)(v % 10));
+        v /= 10;
+    } while (v);
+    while (i) {
+        uart_putc(buf[--i]);
+    }
+}
+
+static uint32_t cycles_now(void)
+{
+    uint16_t t, ov;
+    const uint8_t sreg = SREG;
+    cli();
+    t = TCNT1;
+    ov = timer_overflows;
+    if ((TIFR1 & (1 << TOV1)) && t < 0x8000) {
+        ++ov; /* overflow pending, not yet counted */
+    }
+    SREG = sreg;
+    return ((uint32_t)ov << 16) | t;
+}
+
+#ifdef MCG_TRACE_HOOK
+/* Trace builds: "L <layer> <bytes in hex>" after each layer. */
+void MCG_TRACE_HOOK(int16_t layer, const int8_t *data, uint32_t bytes)
+{
+    uint32_t i;
+    uart_putc('L');
+    uart_putc(' ');
+    uart_u32((uint32_t)layer);
+    uart_putc(' ');
+    for (i = 0; i < bytes; ++i) {
+        uart_hex((uint8_t)data[i]);
+    }
+    uart_putc('\n');
+}
+#endif
+
+/* Fill the free RAM between the end of .bss and the stack with a pattern. */
+static void paint_stack(void)
+{
+    uint8_t *p = &__heap_start;
+    uint8_t *sp = (uint8_t *)SP;
+    while (p < sp - 16) {
+        *p++ = STACK_PAINT;
+    }
+}
+
+static uint16_t stack_peak(void)
+{
+    const uint8_t *p = &__heap_start;
+    while (p <= (const uint8_t *)RAMEND && *p == STACK_PAINT) {
+        ++p;
+    }
+    return (uint16_t)((const uint8_t *)RAMEND - p + 1);
+}
+
+int main(void)
+{
+    static int8_t in[MCG_VEC_INPUT_SIZE];
+    static int8_t out[MCG_VEC_OUTPUT_SIZE];
+    uint16_t n, i;
+    paint_stack();
+    UBRR0H = 0;
+    UBRR0L = 8; /* 115200 baud at 16 MHz (within 4%) */
+    UCSR0B = (1 << TXEN0);
+    UCSR0C = (1 << UCSZ01) | (1 << UCSZ00);
+    TCCR1A = 0;
+    TCCR1B = (1 << CS10);
+    TIMSK1 = (1 << TOIE1);
+    sei();
+    for (n = 0; n < MCG_VEC_COUNT; ++n) {
+        uint32_t t0, t1;
+        for (i = 0; i < MCG_VEC_INPUT_SIZE; ++i) {
+            in[i] = MCG_READ_S8(&mcg_vec_inputs[(mcg_idx_t)n * MCG_VEC_INPUT_SIZE + i]);
+        }
+        t0 = cycles_now();
+        MCG_VEC_INVOKE(in, out);
+        t1 = cycles_now();
+        uart_putc('O');
+        uart_putc(' ');
+        for (i = 0; i < MCG_VEC_OUTPUT_SIZE; ++i) {
+            uart_hex((uint8_t)out[i]);
+        }
+        uart_putc(' ');
+        uart_u32(t1 - t0);
+        uart_putc('\n');
+    }
+    uart_putc('S');
+    uart_putc(' ');
+    uart_u32(stack_peak());
+    uart_putc('\n');
+    uart_putc('E');
+    uart_putc('\n');
+    cli();
+    sleep_cpu();
+    for (;;) {
+    }
+}

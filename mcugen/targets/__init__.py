@@ -1,0 +1,98 @@
+"""Running the generated C on a target instruction set: cross-compile with the
+board's toolchain and a bare-metal harness (firmware/harness/), run in an
+instruction-set simulator, read outputs and counts from the UART.
+
+Each architecture is one module (``avr.py``, ``arm.py``) exposing a Target."""
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from ..boards import Board
+from ..emit import CModel, c_values
+from ..errors import McugenError
+from ..ir import Graph
+
+ANSI = re.compile(r"\x1b\[[0-9;]*m")
+
+
+@dataclass
+class TargetRun:
+    outputs: np.ndarray  # (N, *output shape) int8
+    counts: list[int]  # per inference, in `unit`
+    unit: str  # "cycles" or "instructions"
+    flash_bytes: int
+    sram_bytes: int  # static: .data + .bss
+    stack_bytes: int  # measured peak (painted stack)
+    simulator: str  # what ran it, e.g. "simavr atmega328p"
+    layers: dict[int, np.ndarray] = field(default_factory=dict)  # trace builds: layer -> bytes
+
+
+def vectors_header(cm: CModel, xq: np.ndarray) -> str:
+    return "\n".join(
+        [
+            "/* Test vectors for the mcugen harness. Generated; do not edit. */",
+            "#ifndef MCG_VECTORS_H",
+            "#define MCG_VECTORS_H",
+            '#include "mcg_arch.h"',
+            f'#include "{cm.name}.h"',
+            f"#define MCG_VEC_COUNT {len(xq)}",
+            f"#define MCG_VEC_INPUT_SIZE {cm.name.upper()}_INPUT_SIZE",
+            f"#define MCG_VEC_OUTPUT_SIZE {cm.name.upper()}_OUTPUT_SIZE",
+            f"#define MCG_VEC_INVOKE {cm.name}_invoke",
+            f"static const int8_t MCG_FLASH mcg_vec_inputs[{max(xq.size, 1)}] = {{",
+            c_values(xq if xq.size else np.zeros(1, np.int8)),
+            "};",
+            "#endif",
+            "",
+        ]
+    )
+
+
+def parse_uart(text: str, g: Graph) -> tuple[np.ndarray, list[int], int, dict[int, np.ndarray]]:
+    """Parse the harness's lines: outputs, counts, stack peak, layer traces."""
+    text = ANSI.sub("", text).replace("\r", "")
+    outs, counts, stack, layers = [], [], -1, {}
+    for m in re.finditer(r"^([OSL]) ([0-9a-f ]+?)[.\s]*$", text, re.M):
+        kind, body = m.group(1), m.group(2).split()
+        if kind == "O" and len(body) == 2:
+            outs.append(np.frombuffer(bytes.fromhex(body[0]), dtype=np.int8))
+            counts.append(int(body[1]))
+        elif kind == "S":
+            stack = int(body[0])
+        elif kind == "L" and len(body) == 2:
+            layers[int(body[0])] = np.frombuffer(bytes.fromhex(body[1]), dtype=np.int8)
+    if not outs or not re.search(r"^E[.\s]*$", text, re.M):
+        raise McugenError(f"the simulated program did not finish; it printed: {text.strip()[-400:]!r}")
+    return np.stack(outs).reshape((len(outs),) + g.output.shape), counts, stack, layers
+
+
+def tool(name: str, package: str) -> str:
+    path = shutil.which(name)
+    if not path:
+        raise McugenError(f"{name} not found: install it (apt-get install {package})")
+    return path
+
+
+def elf_size(size_tool: str, elf: Path) -> tuple[int, int]:
+    """(flash, static RAM) of a linked ELF from `size` (Berkeley format)."""
+    r = subprocess.run([size_tool, "-B", str(elf)], capture_output=True, text=True, check=True)
+    text, data, bss = (int(v) for v in r.stdout.splitlines()[1].split()[:3])
+    return text + data, data + bss
+
+
+def get_target(board: Board):
+    if board.arch == "avr":
+        from .avr import AvrTarget
+
+        return AvrTarget(board)
+    if board.arch == "arm":
+        from .arm import ArmTarget
+
+        return ArmTarget(board)
+    raise McugenError(f"board {board.name}: no target support for arch {board.arch!r}")

@@ -1,0 +1,57 @@
+"""AVR: avr-gcc + avr-libc, the bare-metal harness, simavr (cycle-exact)."""
+from __future__ import annotations
+
+import subprocess
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+from ..boards import Board
+from ..emit import CModel
+from ..errors import McugenError
+from ..ir import Graph
+from ..resources import firmware_dir
+from . import TargetRun, elf_size, parse_uart, tool, vectors_header
+
+CFLAGS = ["-std=c99", "-Wall", "-Wextra", "-Werror", "-ffunction-sections", "-fdata-sections"]
+LDFLAGS = ["-Wl,--gc-sections"]
+SIM_TIMEOUT = 600
+
+
+class AvrTarget:
+    unit = "cycles"
+    packages = "gcc-avr avr-libc simavr"
+
+    def __init__(self, board: Board):
+        self.board = board
+        self.machine = board.simulator.get("machine", board.mcu)
+
+    def compile(self, folder: Path, cm: CModel, xq: np.ndarray, trace: bool = False) -> Path:
+        cc = tool(self.board.toolchain["cc"], self.packages)
+        cm.write(folder)
+        (folder / "mcg_vectors.h").write_text(vectors_header(cm, xq))
+        elf = folder / "model.elf"
+        cmd = [cc, *self.board.toolchain["cflags"], *CFLAGS, *LDFLAGS, "-I", str(folder),
+               *(["-DMCG_TRACE_HOOK=mcg_target_trace"] if trace else []),
+               str(firmware_dir() / "harness" / "avr_main.c"), str(folder / f"{cm.name}.c"), "-o", str(elf)]
+        r = subprocess.run(cmd, capture_output=True, text=True)
+        if r.returncode != 0:
+            raise McugenError(f"{cc} failed: {r.stderr.strip()[-1500:]}")
+        return elf
+
+    def simulate(self, elf: Path) -> str:
+        sim = tool("simavr", self.packages)
+        try:
+            r = subprocess.run([sim, "-m", self.machine, "-f", str(self.board.clock_hz), str(elf)],
+                               capture_output=True, text=True, timeout=SIM_TIMEOUT)
+        except subprocess.TimeoutExpired:
+            raise McugenError(f"simavr did not finish within {SIM_TIMEOUT} s") from None
+        return r.stdout + r.stderr
+
+    def run(self, g: Graph, cm: CModel, xq: np.ndarray, trace: bool = False) -> TargetRun:
+        with tempfile.TemporaryDirectory(prefix="mcugen-avr-") as d:
+            elf = self.compile(Path(d), cm, xq, trace)
+            flash, sram = elf_size(tool(self.board.toolchain["size"], self.packages), elf)
+            outputs, counts, stack, layers = parse_uart(self.simulate(elf), g)
+        return TargetRun(outputs, counts, self.unit, flash, sram, stack, f"simavr {self.machine}", layers)

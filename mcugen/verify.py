@@ -1,0 +1,86 @@
+"""``mcugen verify``: the model cross-compiled for a board, run in an
+instruction-set simulator, every output byte compared with the reference."""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import numpy as np
+
+from .boards import Board
+from .check import test_inputs
+from .emit import render
+from .pipeline import Prepared
+from .reference import run_int8
+from .targets import get_target
+
+
+@dataclass
+class VerifyResult:
+    board: str
+    simulator: str
+    inputs: int
+    bit_exact: int
+    unit: str
+    count: int  # cycles or instructions per inference (the largest seen)
+    macs: int
+    flash_bytes: int  # harness + runtime + model, test vectors excluded
+    sram_bytes: int  # static RAM: .data + .bss
+    stack_bytes: int
+    first_mismatch_layer: str | None
+
+    @property
+    def per_mac(self) -> float:
+        return self.count / self.macs if self.macs else 0.0
+
+    def to_json(self) -> dict:
+        d = asdict(self)
+        d[self.unit] = d.pop("count")
+        d.pop("unit")
+        d[f"{self.unit}_per_mac"] = round(self.per_mac, 3)
+        return d
+
+
+def batch_size(board: Board, input_size: int) -> int:
+    """How many test vectors one firmware image carries."""
+    return max(1, min(16384, board.flash_bytes // 4) // max(input_size, 1))
+
+
+def run_verify(p: Prepared, board: Board, n: int = 100) -> VerifyResult:
+    g = p.graph
+    target = get_target(board)
+    cm = render(g, source=p.path.name, arch=board.arch)
+    xq = g.input.q.quantize(test_inputs(p, n))
+    ref = run_int8(g, xq)
+    want = ref[g.outputs[0]]
+    k = batch_size(board, g.input.size)
+    outputs, counts, runs = [], [], []
+    for start in range(0, len(xq), k):
+        run = target.run(g, cm, xq[start : start + k])
+        runs.append(run)
+        outputs.append(run.outputs)
+        counts += run.counts
+    got = np.concatenate(outputs)
+    same = np.all((got == want).reshape(len(xq), -1), axis=1)
+    first = None
+    if not same.all():
+        bad = int(np.argmin(same))
+        traced = target.run(g, cm, xq[bad : bad + 1], trace=True)
+        for i, op in enumerate(g.ops):
+            layer = traced.layers.get(i)
+            if layer is None or not np.array_equal(layer, ref[op.outputs[0]][bad].reshape(-1)):
+                first = op.name
+                break
+    run = runs[0]
+    return VerifyResult(
+        board=board.name,
+        simulator=run.simulator,
+        inputs=len(xq),
+        bit_exact=int(same.sum()),
+        unit=run.unit,
+        count=max(counts),
+        macs=sum(op.macs(g) for op in g.ops),
+        flash_bytes=run.flash_bytes - min(k, len(xq)) * g.input.size,
+        sram_bytes=run.sram_bytes,
+        stack_bytes=run.stack_bytes,
+        first_mismatch_layer=first,
+    )

@@ -20,6 +20,8 @@ def load_array(path: str | Path, key: str = "x") -> np.ndarray:
         if path.suffix == ".npy":
             return np.load(path, allow_pickle=False)
         if path.suffix == ".npz":
+            if not zipfile.is_zipfile(path):
+                raise McugenError(f"{path}: not a readable .npz file (not a complete zip archive)")
             with np.load(path, allow_pickle=False) as z:
                 if key in z.files:
                     return z[key]

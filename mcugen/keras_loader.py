@@ -72,6 +72,18 @@ def _saved_config(path: Path) -> dict | None:
         return None
 
 
+def _saved_layers(config) -> list[tuple[str, str, bool]]:
+    """(name, class, is a nested model) of each layer of a saved config."""
+    body = config.get("config") if isinstance(config, dict) else None
+    layers = body.get("layers") if isinstance(body, dict) else None
+    out = []
+    for layer in layers if isinstance(layers, list) else []:
+        if isinstance(layer, dict):
+            cfg = layer.get("config") if isinstance(layer.get("config"), dict) else {}
+            out.append((str(cfg.get("name", "?")), str(layer.get("class_name", "?")), isinstance(cfg.get("layers"), list)))
+    return out
+
+
 def load_keras_model(path: str | Path):
     path = Path(path)
     if not path.exists():
@@ -79,7 +91,7 @@ def load_keras_model(path: str | Path):
     if path.is_dir() or path.suffix.lower() not in MODEL_SUFFIXES:
         raise McugenError(f"{path}: not a Keras model file (expected {', '.join(MODEL_SUFFIXES)})")
     if path.suffix.lower() == ".keras" and not zipfile.is_zipfile(path):
-        raise McugenError(f"{path}: not a Keras model file (a .keras file is a zip archive; this one is not)")
+        raise McugenError(f"{path}: not a valid .keras file (not a complete zip archive)")
     if path.suffix.lower() != ".keras":
         import h5py
 
@@ -87,15 +99,7 @@ def load_keras_model(path: str | Path):
             raise McugenError(f"{path}: not a Keras model file (not an HDF5 file)")
     # Refuse unsupported layers before Keras deserializes them (a Lambda
     # would otherwise fail in safe mode with a message naming no layer).
-    config = _saved_config(path)
-    if isinstance(config, dict) and isinstance(config.get("config"), dict):
-        layers = config["config"].get("layers")
-        if isinstance(layers, list):
-            _refuse([
-                (str(l.get("config", {}).get("name", "?")), str(l.get("class_name", "?")),
-                 isinstance(l.get("config", {}).get("layers"), list))
-                for l in layers if isinstance(l, dict)
-            ])
+    _refuse(_saved_layers(_saved_config(path)))
     keras = import_keras()
     try:
         model = keras.models.load_model(str(path), compile=False)

@@ -8,6 +8,7 @@ The project is written to a temporary sibling folder and moved into place
 only when complete, so a failure leaves nothing half-written."""
 from __future__ import annotations
 
+import os
 import shutil
 import tempfile
 from pathlib import Path
@@ -33,10 +34,18 @@ def write_project(out_dir: Path, g: Graph, cm: CModel, board: Board, test_input:
     if out_dir.exists() and (not out_dir.is_dir() or (any(out_dir.iterdir()) and not (out_dir / MARKER).exists())):
         raise McugenError(f"{out_dir} exists and is not an mcugen project; choose another -o")
     parent = out_dir.resolve().parent
+    # The topmost missing parent folder: if the build fails, the (then empty)
+    # folders made up to it are removed again.
+    created = next((d for d in reversed([parent, *parent.parents]) if not d.exists()), None)
+    staging = None
     try:
         parent.mkdir(parents=True, exist_ok=True)
         staging = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=parent))
+        umask = os.umask(0)
+        os.umask(umask)
+        staging.chmod(0o777 & ~umask)  # mkdtemp makes it 0700
     except OSError as e:
+        _clean(staging, parent, created)
         raise McugenError(f"cannot write {out_dir}: {e.strerror or e}") from None
     try:
         xq = np.asarray(test_input, dtype=np.int8).reshape((1,) + g.input.shape)
@@ -53,9 +62,21 @@ def write_project(out_dir: Path, g: Graph, cm: CModel, board: Board, test_input:
             shutil.rmtree(out_dir)
         staging.rename(out_dir)
     except OSError as e:
-        shutil.rmtree(staging, ignore_errors=True)
+        _clean(staging, parent, created)
         raise McugenError(f"cannot write {out_dir}: {e.strerror or e}") from None
     except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
+        _clean(staging, parent, created)
         raise
     return out_dir
+
+
+def _clean(staging: Path | None, parent: Path, created: Path | None) -> None:
+    if staging is not None:
+        shutil.rmtree(staging, ignore_errors=True)
+    folder = parent
+    while created is not None and created in (folder, *folder.parents):
+        try:
+            folder.rmdir()  # only if empty: another build may share it
+        except OSError:
+            break
+        folder = folder.parent

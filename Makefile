@@ -5,13 +5,23 @@ PYTHON ?= python3
 STAMP := $(VENV)/.installed-stamp
 MODEL := examples/digits_cnn.h5
 CALIB := examples/digits_calib.npz
+# Debian packages: host compilers, AVR and Arm cross toolchains, simulators.
+TOOLS := gcc g++ avr-gcc simavr arm-none-eabi-gcc qemu-system-arm
+DEBS := gcc g++ gcc-avr avr-libc simavr gcc-arm-none-eabi libnewlib-arm-none-eabi qemu-system-arm
 
-.PHONY: demo test setup clean
+.PHONY: demo test setup system-deps clean
 
-setup: $(STAMP)
+setup: system-deps $(STAMP)
+
+system-deps:
+	@missing=""; for t in $(TOOLS); do command -v $$t >/dev/null 2>&1 || missing="$$missing $$t"; done; \
+	[ -f /usr/lib/arm-none-eabi/newlib/libc.a ] || missing="$$missing newlib"; \
+	if [ -n "$$missing" ]; then \
+		echo "installing Debian packages (missing:$$missing)"; \
+		apt-get update -qq >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(DEBS) >/dev/null; \
+	fi
 
 $(STAMP): pyproject.toml
-	@command -v gcc >/dev/null 2>&1 && command -v g++ >/dev/null 2>&1 || { echo "installing gcc and g++"; apt-get update -qq && apt-get install -y -qq gcc g++ >/dev/null; }
 	$(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/python -m pip install -q --upgrade pip
 	$(VENV)/bin/python -m pip install -q -e '.[test]'
@@ -20,6 +30,7 @@ $(STAMP): pyproject.toml
 demo: setup
 	$(VENV)/bin/mcugen build $(MODEL) --board uno --calib $(CALIB)
 	$(VENV)/bin/mcugen check $(MODEL) --calib $(CALIB)
+	$(VENV)/bin/mcugen verify $(MODEL) --board uno --calib $(CALIB)
 
 test: setup
 	$(VENV)/bin/python -m pytest -n 2 -q tests

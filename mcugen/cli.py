@@ -54,20 +54,31 @@ def main():
 @click.option("--board", "board_name", required=True, help="Target board (see `mcugen boards`).")
 @calib_opt
 @click.option("-o", "--output", type=click.Path(path_type=Path), help="Project folder [build/<model>-<board>].")
+@click.option("--force", is_flag=True, help="Write the project even if the model does not fit the board.")
 @user_errors
-def build(model, board_name, calib, output):
+def build(model, board_name, calib, output, force):
     """Write a PlatformIO project that runs MODEL on BOARD."""
     from .boards import get_board
     from .emit import render
+    from .fit import check_fit
     from .pipeline import prepare
-    from .project import default_output_dir, write_project
+    from .project import check_output_dir, default_output_dir, write_project
     from .report import totals
 
     board = get_board(board_name)
+    folder = output or default_output_dir(Path(model), board)
+    check_output_dir(folder)
     p = prepare(model, calib, warn=_warn)
     cm = render(p.graph, source=Path(model).name, arch=board.arch)
-    folder = write_project(output or default_output_dir(Path(model), board), p.graph, cm, board,
-                           p.graph.input.q.quantize(p.calib[:1]))
+    fit = check_fit(p.graph, cm, board)
+    how = "linked ELF" if fit.measured else f"estimate: {board.toolchain['cc']} not installed"
+    if not fit.fits:
+        msg = (f"{Path(model).name} does not fit {board.name} ({how}): {'; '.join(fit.problems())}; "
+               f"largest: {', '.join(fit.largest)}")
+        if not force:
+            raise McugenError(msg + " (--force writes it anyway)")
+        _warn("warning: " + msg)
+    folder = write_project(folder, p.graph, cm, board, p.graph.input.q.quantize(p.calib[:4]))
     t = totals(p.graph, cm)
     table = Table(title=f"{Path(model).name} -> {board.description}", show_header=False)
     table.add_row("layers", str(t.layers))
@@ -75,8 +86,80 @@ def build(model, board_name, calib, output):
     table.add_row("MACs", f"{t.macs:,}")
     table.add_row("weights in flash", f"{t.weights_flash_bytes:,} bytes")
     table.add_row("activation arena", f"{t.arena_bytes:,} bytes")
+    table.add_row("flash", f"{fit.flash_bytes:,} of {fit.flash_budget:,} bytes ({how})")
+    table.add_row("SRAM", f"{fit.ram_total:,} of {fit.sram_budget:,} bytes "
+                  f"({fit.sram_bytes:,} static + {fit.stack_bytes:,} stack; {how})")
+    table.add_row("fits", "yes" if fit.fits else "NO (--force)")
     table.add_row("project", str(folder))
     out.print(table)
+
+
+@main.command()
+@model_arg
+@click.option("--board", "board_name", required=True, help="Target board (see `mcugen boards`).")
+@calib_opt
+@click.option("-n", "n", default=100, show_default=True, type=click.IntRange(min=1), help="Number of inputs.")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object on stdout.")
+@user_errors
+def verify(model, board_name, calib, n, as_json):
+    """Cross-compile MODEL for BOARD, run it in a simulator, compare every byte."""
+    from .boards import get_board
+    from .pipeline import prepare
+    from .verify import run_verify
+
+    board = get_board(board_name)
+    p = prepare(model, calib, warn=_warn)
+    r = run_verify(p, board, n=n)
+    if as_json:
+        click.echo(json.dumps(r.to_json()))
+    else:
+        if r.simulator_note:
+            out.print(f"note: {r.simulator_note}")
+        out.print(f"bit-exact on {board.name}: {r.bit_exact}/{r.inputs} inputs ({r.simulator})")
+        if r.first_mismatch_layer:
+            out.print(f"first layer that differs: {r.first_mismatch_layer}")
+        out.print(f"{r.unit} per inference: {r.count:,} ({r.per_mac:.1f} per MAC, {r.macs:,} MACs)")
+        out.print(f"flash: {r.flash_bytes:,} bytes; SRAM: {r.sram_bytes:,} bytes static + {r.stack_bytes:,} "
+                  f"bytes stack (linked ELF, measured in the simulator; test vectors excluded)")
+    sys.exit(0 if r.bit_exact == r.inputs else 1)
+
+
+@main.command()
+@click.argument("target", type=click.Path(path_type=Path))
+@click.option("--board", "board_name", help="Board (needed when TARGET is a model).")
+@calib_opt
+@click.option("--port", help="Upload port (default: PlatformIO's autodetection).")
+@user_errors
+def flash(target, board_name, calib, port):
+    """Build (if TARGET is a model) and upload with PlatformIO."""
+    import shutil
+    import subprocess
+
+    if target.is_dir() and (target / "platformio.ini").is_file():
+        folder = target
+    else:
+        if not board_name:
+            raise McugenError("flashing a model needs --board")
+        from .boards import get_board
+        from .emit import render
+        from .pipeline import prepare
+        from .project import default_output_dir, write_project
+
+        board = get_board(board_name)
+        p = prepare(target, calib, warn=_warn)
+        cm = render(p.graph, source=target.name, arch=board.arch)
+        folder = write_project(default_output_dir(target, board), p.graph, cm, board,
+                               p.graph.input.q.quantize(p.calib[:4]))
+    pio = shutil.which("pio", path=str(Path(sys.executable).parent)) or shutil.which("pio")
+    if not pio:
+        raise McugenError("PlatformIO (pio) not found: pip install platformio")
+    cmd = [pio, "run", "-d", str(folder), "-t", "upload"] + (["-e", board_name] if board_name else [])
+    cmd += ["--upload-port", port] if port else []
+    r = subprocess.run(cmd, capture_output=True, text=True)
+    if r.returncode != 0:
+        lines = [ln for ln in (r.stdout + r.stderr).splitlines() if ln.strip()]
+        raise McugenError(f"PlatformIO upload failed: {lines[-1] if lines else 'exit ' + str(r.returncode)}")
+    out.print(f"uploaded {folder}")
 
 
 @main.command()

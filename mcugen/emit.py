@@ -76,12 +76,14 @@ class CModel:
     plan: Plan
     op_ids: list[str]
     flash_bytes: int
+    input_size: int
+    output_size: int
 
     def write(self, folder: Path) -> list[Path]:
         folder.mkdir(parents=True, exist_ok=True)
         paths = [folder / f"{self.name}.h", folder / f"{self.name}.c"]
-        paths[0].write_text(self.header)
-        paths[1].write_text(self.source)
+        paths[0].write_text(self.header, encoding="utf-8")
+        paths[1].write_text(self.source, encoding="utf-8")
         for f in FIRMWARE_FILES:
             dst = folder / f
             dst.write_text((firmware_dir() / f).read_text())
@@ -138,4 +140,4 @@ def render(g: Graph, source: str = "", arch: str | None = None) -> CModel:
     env = environment(arch)
     header = env.get_template("model.h.j2").render(**ctx)
     src = env.get_template("model.c.j2").render(**ctx)
-    return CModel(name, header, src, plan, op_ids, flash)
+    return CModel(name, header, src, plan, op_ids, flash, g.input.size, g.output.size)

@@ -27,6 +27,7 @@ class VerifyResult:
     sram_bytes: int  # static RAM: .data + .bss
     stack_bytes: int
     first_mismatch_layer: str | None
+    simulator_note: str | None = None  # set when the board itself is not simulated
 
     @property
     def per_mac(self) -> float:
@@ -71,6 +72,9 @@ def run_verify(p: Prepared, board: Board, n: int = 100) -> VerifyResult:
                 first = op.name
                 break
     run = runs[0]
+    note = None
+    if board.arch == "arm" and not board.name.startswith("qemu_"):
+        note = f"no simulator models {board.description}; ran its code on {run.simulator}"
     return VerifyResult(
         board=board.name,
         simulator=run.simulator,
@@ -83,4 +87,5 @@ def run_verify(p: Prepared, board: Board, n: int = 100) -> VerifyResult:
         sram_bytes=run.sram_bytes,
         stack_bytes=run.stack_bytes,
         first_mismatch_layer=first,
+        simulator_note=note,
     )

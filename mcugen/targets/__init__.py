@@ -72,6 +72,11 @@ def parse_uart(text: str, g: Graph) -> tuple[np.ndarray, list[int], int, dict[in
     return np.stack(outs).reshape((len(outs),) + g.output.shape), counts, stack, layers
 
 
+def model_sources(folder: Path) -> list[str]:
+    """Every generated C file in the folder (one model, or a bundle of them)."""
+    return [str(p) for p in sorted(folder.glob("*.c"))]
+
+
 def tool(name: str, package: str) -> str:
     path = shutil.which(name)
     if not path:

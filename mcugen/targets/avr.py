@@ -1,6 +1,7 @@
 """AVR: avr-gcc + avr-libc, the bare-metal harness, simavr (cycle-exact)."""
 from __future__ import annotations
 
+import re
 import subprocess
 import tempfile
 from pathlib import Path
@@ -12,7 +13,7 @@ from ..emit import CModel
 from ..errors import McugenError
 from ..ir import Graph
 from ..resources import firmware_dir
-from . import TargetRun, elf_size, parse_uart, tool, vectors_header
+from . import ANSI, TargetRun, elf_size, model_sources, parse_uart, tool, vectors_header
 
 CFLAGS = ["-std=c99", "-Wall", "-Wextra", "-Werror", "-ffunction-sections", "-fdata-sections"]
 LDFLAGS = ["-Wl,--gc-sections"]
@@ -34,7 +35,7 @@ class AvrTarget:
         elf = folder / "model.elf"
         cmd = [cc, *self.board.toolchain["cflags"], *CFLAGS, *LDFLAGS, "-I", str(folder),
                *(["-DMCG_TRACE_HOOK=mcg_target_trace"] if trace else []),
-               str(firmware_dir() / "harness" / "avr_main.c"), str(folder / f"{cm.name}.c"), "-o", str(elf)]
+               str(firmware_dir() / "harness" / "avr_main.c"), *model_sources(folder), "-o", str(elf)]
         r = subprocess.run(cmd, capture_output=True, text=True)
         if r.returncode != 0:
             raise McugenError(f"{cc} failed: {r.stderr.strip()[-1500:]}")
@@ -47,7 +48,8 @@ class AvrTarget:
                                capture_output=True, text=True, timeout=SIM_TIMEOUT)
         except subprocess.TimeoutExpired:
             raise McugenError(f"simavr did not finish within {SIM_TIMEOUT} s") from None
-        return r.stdout + r.stderr
+        return unwrap_simavr(r.stdout + r.stderr)
+
 
     def run(self, g: Graph, cm: CModel, xq: np.ndarray, trace: bool = False) -> TargetRun:
         with tempfile.TemporaryDirectory(prefix="mcugen-avr-") as d:
@@ -55,3 +57,12 @@ class AvrTarget:
             flash, sram = elf_size(tool(self.board.toolchain["size"], self.packages), elf)
             outputs, counts, stack, layers = parse_uart(self.simulate(elf), g)
         return TargetRun(outputs, counts, self.unit, flash, sram, stack, f"simavr {self.machine}", layers)
+
+
+def unwrap_simavr(text: str) -> str:
+    """simavr echoes the UART in coloured chunks: a newline sent by the program
+    shows as '.' plus a line break, and a long line is broken wherever its
+    buffer filled. Return what the program actually sent."""
+    text = ANSI.sub("", text).replace("\r", "")
+    text = "\n".join(ln for ln in text.split("\n") if not re.match(r"Loaded \d+ \.\w+", ln))
+    return text.replace(".\n", "\0").replace("\n", "").replace("\0", "\n")

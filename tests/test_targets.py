@@ -1,0 +1,148 @@
+"""The generated C on the target instruction sets: cross-compiled with the
+Debian toolchains, run in simavr (AVR) and QEMU (Cortex-M), byte for byte
+against the int8 reference. One firmware image carries many models (a
+bundle), so every op case of tests/test_ops.py runs in a few simulator runs."""
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import test_models
+import test_ops
+from conftest import rand, randomize
+from mcugen.boards import all_boards, get_board
+from mcugen.emit import render
+from mcugen.keras_loader import graph_from_keras
+from mcugen.passes import optimize
+from mcugen.quantize import quantize_graph
+from mcugen.reference import int8_output
+from mcugen.targets import get_target
+from mcugen.targets.bundle import groups, run_bundle
+
+ROOT = Path(__file__).resolve().parents[1]
+# One board per simulated architecture / core.
+SIM_BOARDS = ["mega2560"]
+RAM_FOR_ARENAS = {"avr": 4500, "arm": 1 << 20}
+
+
+def _graph(keras, name, model, shape, n_test=4):
+    g = graph_from_keras(model, name)
+    optimize(g)
+    quantize_graph(g, rand(shape, 64, seed=3))
+    return g, g.input.q.quantize(rand(shape, n_test, seed=4))
+
+
+@pytest.fixture(scope="module")
+def op_graphs(keras):
+    test_ops.L = keras.layers
+    out = []
+    for i, case in enumerate(sorted(test_ops.CASES)):
+        shape, build = test_ops.CASES[case]
+        keras.utils.set_random_seed(1)
+        inp = keras.Input(shape)
+        model = keras.Model(inp, build(inp), name=case)
+        randomize(model, seed=2)
+        out.append(_graph(keras, f"op{i}_{case}", model, shape))
+    return out
+
+
+@pytest.fixture(scope="module")
+def model_graphs(keras):
+    out = []
+    for name, make in sorted(test_models.MODELS.items()):
+        keras.utils.set_random_seed(0)
+        model, shape = make(keras, keras.layers)
+        randomize(model, seed=5)
+        out.append(_graph(keras, f"net_{name}", model, shape, n_test=3))
+    return out
+
+
+def run_all(board_name, items):
+    board = get_board(board_name)
+    target = get_target(board)
+    rendered = [(g, render(g, arch=board.arch), xq) for g, xq in items]
+    budget = RAM_FOR_ARENAS[board.arch]
+    wrong, runs = [], 0
+    for grp in groups(rendered, lambda it: it[1].plan.arena_size + it[0].input.size, budget):
+        outs, _ = run_bundle(target, [g for g, _, _ in grp], [cm for _, cm, _ in grp], [xq for _, _, xq in grp])
+        runs += 1
+        for (g, _, xq), got in zip(grp, outs):
+            if not np.array_equal(got, int8_output(g, xq)):
+                wrong.append(g.name)
+    return wrong, runs
+
+
+@pytest.mark.parametrize("board", SIM_BOARDS)
+def test_every_op_bit_exact_on_target(board, op_graphs):
+    wrong, runs = run_all(board, op_graphs)
+    assert not wrong, f"differ on {board}: {wrong}"
+    assert runs <= 12
+
+
+@pytest.mark.parametrize("board", SIM_BOARDS)
+def test_whole_models_bit_exact_on_target(board, model_graphs):
+    wrong, _ = run_all(board, model_graphs)
+    assert not wrong, f"differ on {board}: {wrong}"
+
+
+def test_every_board_file_is_complete():
+    for name, b in all_boards().items():
+        assert b.flash_budget > 0 and b.sram_budget > 0, name
+        assert b.arch in ("avr", "arm") and b.clock_hz > 0
+        assert b.simulator.get("machine"), f"{name}: no simulator machine"
+        assert get_board(name) is b
+        for alias in b.aliases:
+            assert get_board(alias) is b
+
+
+def test_generated_sources_compile_for_every_board(tmp_path, keras):
+    """The model library and the Unity golden test of a generated project
+    compile with each board's cross compiler and flags, warning-free."""
+    from mcugen.pipeline import prepare
+    from mcugen.project import write_project
+
+    p = prepare(ROOT / "examples" / "digits_cnn.h5", ROOT / "examples" / "digits_calib.npz")
+    for name, board in all_boards().items():
+        cm = render(p.graph, arch=board.arch)
+        proj = write_project(tmp_path / name, p.graph, cm, board, p.graph.input.q.quantize(p.calib[:2]))
+        lib = proj / "lib" / cm.name
+        cmd = [board.toolchain["cc"], *board.toolchain["cflags"], "-std=c99", "-Wall", "-Wextra", "-Werror",
+               "-I", str(lib), "-I", str(ROOT / "tests" / "unity_stub"), "-c"]
+        for src in (lib / f"{cm.name}.c", proj / "test" / "test_model" / "test_main.c"):
+            r = subprocess.run(cmd + [str(src), "-o", str(tmp_path / f"{name}.o")], capture_output=True, text=True)
+            assert r.returncode == 0, f"{name}: {src.name}: {r.stderr}"
+
+
+def test_golden_unity_test_runs_on_host(tmp_path, keras):
+    """The project's test/ file (what `pio test -e native` runs) passes on the
+    host against the stand-in for Unity, and fails when the model is wrong."""
+    from mcugen.pipeline import prepare
+    from mcugen.project import write_project
+
+    p = prepare(ROOT / "examples" / "digits_cnn.h5", ROOT / "examples" / "digits_calib.npz")
+    board = get_board("uno")
+    cm = render(p.graph, arch="avr")
+    proj = write_project(tmp_path / "uno", p.graph, cm, board, p.graph.input.q.quantize(p.calib[:4]))
+    lib = proj / "lib" / cm.name
+    test_c = proj / "test" / "test_model" / "test_main.c"
+
+    def run(test_file):
+        exe = tmp_path / "golden"
+        subprocess.run(["gcc", "-std=c99", "-Wall", "-Wextra", "-Werror", "-fsanitize=address,undefined",
+                        "-I", str(lib), "-I", str(ROOT / "tests" / "unity_stub"), str(lib / f"{cm.name}.c"),
+                        str(test_file), "-o", str(exe)], check=True)
+        return subprocess.run([str(exe)], capture_output=True, text=True)
+
+    ok = run(test_c)
+    assert ok.returncode == 0 and "1 Tests 0 Failures" in ok.stdout, ok.stdout
+    # One golden output byte changed: the test must notice.
+    text = test_c.read_text()
+    head, rest = text.split("golden_outputs[", 1)
+    decl, body = rest.split("{", 1)
+    first, tail = body.lstrip().split(",", 1)
+    broken = tmp_path / "broken_test.c"
+    broken.write_text(f"{head}golden_outputs[{decl}{{\n    {int(first) ^ 1},{tail}")
+    assert run(broken).returncode != 0

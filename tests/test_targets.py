@@ -24,7 +24,7 @@ from mcugen.targets.bundle import groups, run_bundle
 
 ROOT = Path(__file__).resolve().parents[1]
 # One board per simulated architecture / core.
-SIM_BOARDS = ["mega2560"]
+SIM_BOARDS = ["mega2560", "qemu_m3", "qemu_m4", "qemu_m7", "qemu_m33", "pico"]
 RAM_FOR_ARENAS = {"avr": 4500, "arm": 1 << 20}
 
 

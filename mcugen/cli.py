@@ -157,7 +157,13 @@ def flash(target, board_name, calib, port):
     cmd += ["--upload-port", port] if port else []
     r = subprocess.run(cmd, capture_output=True, text=True)
     if r.returncode != 0:
-        lines = [ln for ln in (r.stdout + r.stderr).splitlines() if ln.strip()]
+        text = r.stdout + r.stderr
+        lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
+        installing = [ln for ln in lines if ln.startswith("Platform Manager: Installing")]
+        if installing and "HTTPClientError" in text:
+            what = installing[-1].split("Installing", 1)[1].strip()
+            raise McugenError(f"PlatformIO could not download its '{what}' platform (no network?); "
+                              f"run `pio run -d {folder} -t upload` where PlatformIO can fetch it")
         raise McugenError(f"PlatformIO upload failed: {lines[-1] if lines else 'exit ' + str(r.returncode)}")
     out.print(f"uploaded {folder}")
 

@@ -41,6 +41,10 @@ def _warn(msg: str) -> None:
 
 model_arg = click.argument("model", type=click.Path(path_type=Path))
 calib_opt = click.option("--calib", type=click.Path(path_type=Path), help="Calibration inputs (.npz with 'x', or .npy).")
+quantizer_opt = click.option(
+    "--quantizer", type=click.Choice(["mcugen", "tflite"]), default="mcugen", show_default=True,
+    help="Who quantizes a Keras model: mcugen, or TFLiteConverter (full int8, --calib as representative data). "
+    "A .tflite MODEL keeps its own quantization.")
 
 
 @click.group()
@@ -55,8 +59,9 @@ def main():
 @calib_opt
 @click.option("-o", "--output", type=click.Path(path_type=Path), help="Project folder [build/<model>-<board>].")
 @click.option("--force", is_flag=True, help="Write the project even if the model does not fit the board.")
+@quantizer_opt
 @user_errors
-def build(model, board_name, calib, output, force):
+def build(model, board_name, calib, output, force, quantizer):
     """Write a PlatformIO project that runs MODEL on BOARD."""
     from .boards import get_board
     from .emit import render
@@ -68,7 +73,7 @@ def build(model, board_name, calib, output, force):
     board = get_board(board_name)
     folder = output or default_output_dir(Path(model), board)
     check_output_dir(folder)
-    p = prepare(model, calib, warn=_warn)
+    p = prepare(model, calib, warn=_warn, quantizer=quantizer)
     cm = render(p.graph, source=Path(model).name, arch=board.arch)
     fit = check_fit(p.graph, cm, board)
     how = "linked ELF" if fit.measured else f"estimate: {board.toolchain['cc']} not installed"
@@ -100,15 +105,16 @@ def build(model, board_name, calib, output, force):
 @calib_opt
 @click.option("-n", "n", default=100, show_default=True, type=click.IntRange(min=1), help="Number of inputs.")
 @click.option("--json", "as_json", is_flag=True, help="One JSON object on stdout.")
+@quantizer_opt
 @user_errors
-def verify(model, board_name, calib, n, as_json):
+def verify(model, board_name, calib, n, as_json, quantizer):
     """Cross-compile MODEL for BOARD, run it in a simulator, compare every byte."""
     from .boards import get_board
     from .pipeline import prepare
     from .verify import run_verify
 
     board = get_board(board_name)
-    p = prepare(model, calib, warn=_warn)
+    p = prepare(model, calib, warn=_warn, quantizer=quantizer)
     r = run_verify(p, board, n=n)
     if as_json:
         click.echo(json.dumps(r.to_json()))
@@ -174,13 +180,14 @@ def flash(target, board_name, calib, port):
 @click.option("-n", "n", default=100, show_default=True, type=click.IntRange(min=1), help="Number of inputs.")
 @click.option("--json", "as_json", is_flag=True, help="One JSON object on stdout.")
 @click.option("--no-sanitize", is_flag=True, help="Build without AddressSanitizer/UBSan (faster).")
+@quantizer_opt
 @user_errors
-def check(model, calib, n, as_json, no_sanitize):
+def check(model, calib, n, as_json, no_sanitize, quantizer):
     """Run the generated C on the host against the int8 reference and Keras."""
     from .check import run_check
     from .pipeline import prepare
 
-    p = prepare(model, calib, warn=_warn)
+    p = prepare(model, calib, warn=_warn, quantizer=quantizer)
     r = run_check(p, n=n, sanitize=not no_sanitize)
     if as_json:
         click.echo(json.dumps(r.to_json()))
@@ -200,15 +207,16 @@ def check(model, calib, n, as_json, no_sanitize):
 @calib_opt
 @click.option("--json", "as_json", is_flag=True, help="One JSON object on stdout.")
 @click.option("--plan", "show_plan", is_flag=True, help="Also draw the memory plan.")
+@quantizer_opt
 @user_errors
-def inspect(model, calib, as_json, show_plan):
+def inspect(model, calib, as_json, show_plan, quantizer):
     """Per-layer table: shapes, parameters, MACs, quantization, memory."""
     from .emit import render
     from .pipeline import prepare
     from .report import as_json as report_json
     from .report import layer_rows, totals
 
-    p = prepare(model, calib, warn=_warn)
+    p = prepare(model, calib, warn=_warn, quantizer=quantizer)
     cm = render(p.graph, source=Path(model).name)
     if as_json:
         click.echo(json.dumps(report_json(p.graph, cm)))
@@ -228,6 +236,88 @@ def inspect(model, calib, as_json, show_plan):
               f"output {tuple(t.output_shape)} scale {t.output_scale:.6g} zp {t.output_zero_point}")
     if show_plan:
         out.print(cm.plan.ascii())
+
+
+@main.command()
+@model_arg
+@calib_opt
+@click.option("-n", "n", default=100, show_default=True, type=click.IntRange(min=1), help="Number of inputs.")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object on stdout.")
+@click.option("--layers", "show_layers", is_flag=True, help="Also compare every layer (table, or 'layers' in JSON).")
+@click.option("--no-sanitize", is_flag=True, help="Build without AddressSanitizer/UBSan (faster).")
+@quantizer_opt
+@user_errors
+def compare(model, calib, n, as_json, show_layers, no_sanitize, quantizer):
+    """Generated C (host) against TFLite's interpreters, LiteRT and TFLM."""
+    from .compare import ORACLE_TITLES, run_compare
+    from .pipeline import prepare
+
+    p = prepare(model, calib, warn=_warn, quantizer=quantizer)
+    r = run_compare(p, n=n, sanitize=not no_sanitize)
+    if as_json:
+        click.echo(json.dumps(r.to_json(layers=show_layers)))
+        sys.exit(0 if r.ok else 1)
+    table = Table(title=f"{r.model}: generated C vs TFLite, {r.inputs} inputs ({r.quantizer} quantization)")
+    for col in ("oracle", "identical output bytes", "max |diff|", "first layer that differs"):
+        table.add_column(col)
+    for name, o in r.oracles.items():
+        if o.unavailable:
+            table.add_row(ORACLE_TITLES[name], "n/a", "n/a", "could not run the model")
+            continue
+        table.add_row(ORACLE_TITLES[name], f"{o.identical_bytes_ratio:.4%}", str(o.max_abs_diff),
+                      o.first_mismatch_layer or "-")
+    out.print(table)
+    if show_layers and r.quantizer == "tflite":
+        lt = Table(title="per layer: end to end / on the oracle's own inputs")
+        for col in ("#", "layer", "op", "LiteRT", "LiteRT local", "TFLM", "TFLM local"):
+            lt.add_column(col, justify="right" if col == "#" else "left")
+        per = {name: {la.layer: la for la in o.layers} for name, o in r.oracles.items()}
+        names = list(dict.fromkeys(la.layer for o in r.oracles.values() for la in o.layers))
+        for layer in names:
+            cells = []
+            for name in ("litert", "tflm"):
+                la = per[name].get(layer)
+                cells += ["n/a", "n/a"] if la is None else [f"{la.identical_bytes_ratio:.2%}",
+                                                            f"{la.local_identical_bytes_ratio:.2%}"]
+            any_la = per["litert"].get(layer) or per["tflm"].get(layer)
+            lt.add_row(str(any_la.op_index), layer, any_la.op, *cells)
+        out.print(lt)
+    for note in r.notes:
+        out.print(f"note: {note}")
+    out.print(f"target: {r.target}: {'met' if r.ok else 'NOT met'}")
+    sys.exit(0 if r.ok else 1)
+
+
+@main.command("eval")
+@model_arg
+@click.option("--data", required=True, type=click.Path(path_type=Path), help="Labelled data: .npz with 'x' and 'y'.")
+@calib_opt
+@click.option("--metric", type=click.Choice(["accuracy", "mae"]), default="accuracy", show_default=True,
+              help="accuracy (argmax, or > 0.5 for one output) or mean absolute error (regressors).")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object on stdout.")
+@user_errors
+def eval_cmd(model, data, calib, metric, as_json):
+    """Accuracy of the float, mcugen int8 and TFLite int8 models on DATA."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    from .evaluate import run_eval
+
+    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+                  console=err, transient=True, disable=not err.is_terminal) as progress:
+        r = run_eval(model, data, calib, metric=metric, warn=_warn, progress=progress)
+    if as_json:
+        click.echo(json.dumps(r.to_json()))
+        return
+    fmt = (lambda v: "-" if v is None else f"{v:.2%}") if metric == "accuracy" else (
+        lambda v: "-" if v is None else f"{v:.6g}")
+    table = Table(title=f"{r.model} on {r.data}: {r.samples} samples, {metric}")
+    for col in ("float (Keras)", "mcugen int8", "TFLite int8 (LiteRT)", "mcugen --quantizer tflite"):
+        table.add_column(col)
+    table.add_row(fmt(r.float), fmt(r.mcugen_int8), fmt(r.tflite_int8), fmt(r.mcugen_tflite_int8))
+    out.print(table)
+    out.print(f"calibration: {r.calibration}")
+    for note in r.notes:
+        out.print(f"note: {note}")
 
 
 @main.command("boards")

@@ -101,7 +101,8 @@ class Op:
         if self.activation in ("relu", "relu6"):
             lo = max(lo, q.zero_point)
         if self.activation == "relu6":
-            hi = min(hi, q.zero_point + round_half_away(6.0 / q.scale))
+            # 6.0f / scale in float32, as TFLite's Quantize() in kernel_util.cc.
+            hi = min(hi, q.zero_point + round_half_away(float(np.float32(6.0) / np.float32(q.scale))))
         return lo, hi
 
     def forward_int8(self, g: "Graph", xs: list[np.ndarray]) -> np.ndarray:

@@ -89,7 +89,7 @@ def load_keras_model(path: str | Path):
     if not path.exists():
         raise McugenError(f"model file not found: {path}")
     if path.is_dir() or path.suffix.lower() not in MODEL_SUFFIXES:
-        raise McugenError(f"{path}: not a Keras model file (expected {', '.join(MODEL_SUFFIXES)})")
+        raise McugenError(f"{path}: not a Keras model file (expected {', '.join(MODEL_SUFFIXES)}, or a .tflite file)")
     if path.suffix.lower() == ".keras" and not zipfile.is_zipfile(path):
         raise McugenError(f"{path}: not a valid .keras file (not a complete zip archive)")
     if path.suffix.lower() != ".keras":

@@ -22,6 +22,26 @@ def supported_layers() -> list[str]:
     return sorted(KERAS_CONVERTERS)
 
 
+# TFLite builtin operator name (``CONV_2D``) -> converter(cx), where cx is a
+# ``mcugen.tflite_loader.OpContext``. Filled by @tflite_op.
+TFLITE_CONVERTERS: dict[str, Callable] = {}
+
+
+def tflite_op(*op_names: str):
+    def register(fn):
+        for name in op_names:
+            TFLITE_CONVERTERS[name] = fn
+        return fn
+
+    return register
+
+
+def supported_tflite_ops() -> list[str]:
+    from ..tflite_loader import FOLDED_OPS, EDGE_OPS
+
+    return sorted(set(TFLITE_CONVERTERS) | set(FOLDED_OPS) | set(EDGE_OPS))
+
+
 from . import (  # noqa: E402,F401  (registration side effects)
     activation,
     add,
@@ -36,3 +56,4 @@ from . import (  # noqa: E402,F401  (registration side effects)
     reshape,
     softmax,
 )
+from . import const_binary, reduce, tflite_lut  # noqa: E402,F401  (TFLite-only ops)

@@ -8,7 +8,7 @@ from typing import ClassVar
 import numpy as np
 
 from ..ir import Op
-from . import keras_layer
+from . import keras_layer, tflite_op
 
 
 @dataclass(kw_only=True)
@@ -50,3 +50,23 @@ def from_keras(layer, cx):
     if not 0 <= axis < rank:
         cx.unsupported(f"axis={layer.get_config().get('axis')} (the batch axis cannot be concatenated)")
     cx.add(Concat(name=cx.name, inputs=list(cx.inputs), outputs=[cx.output], axis=axis))
+
+
+@tflite_op("CONCATENATION")
+def from_tflite(cx):
+    """CONCATENATION: TFLM copies int8 bytes (TFLiteConverter gives every input
+    the output's scale and zero point)."""
+    inputs = [cx.input(k) for k in range(cx.n_inputs())]
+    rank = len(cx.tshape(0))
+    axis = int(cx.options.axis)
+    axis = axis + rank if axis < 0 else axis
+    if axis == 0 and rank > 0:
+        cx.unsupported("concatenation along the batch axis")
+    qo = cx.g.q(cx.output)
+    for name in inputs:
+        qi = cx.g.q(name)
+        if qi.zero_point != qo.zero_point or np.float32(qi.scale) != np.float32(qo.scale):
+            cx.unsupported("inputs quantized differently from the output")
+    if cx.activation is not None:
+        cx.unsupported(f"fused activation {cx.activation}")
+    cx.add(Concat(name=cx.name, inputs=inputs, outputs=[cx.output], axis=axis - 1))

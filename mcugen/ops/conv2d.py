@@ -8,7 +8,7 @@ import numpy as np
 
 from ..ir import CArray, Op
 from ..rounding import requantize
-from . import keras_layer
+from . import keras_layer, tflite_op
 from .activation import add_with_activation, keras_activation
 from .common import (
     as_hwc,
@@ -151,3 +151,52 @@ def from_keras(layer, cx):
     pads = conv_pads(cx, cfg, hw, w.shape[:2], strides)
     op = Conv2D(name=cx.name, inputs=[cx.inputs[0]], outputs=[], weights=w, bias=bias, strides=strides, pads=pads)
     add_with_activation(cx, op, keras_activation(cx, cfg))
+
+
+def tflite_pads(cx, hw, k, strides):
+    """((top, bottom), (left, right)) of a TFLite SAME / VALID padding
+    (TFLite's ComputePaddingHeightWidth, dilation 1)."""
+    padding = cx.loader.padding_names.get(int(cx.options.padding), "?")
+    if padding not in ("SAME", "VALID"):
+        cx.unsupported(f"padding {padding}")
+    _, _, ph, pw = padding_2d(hw, k, strides, padding.lower())
+    return (ph, pw)
+
+
+def tflite_conv_config(cx):
+    """Strides of a CONV_2D / DEPTHWISE_CONV_2D; dilation other than 1 refused."""
+    o = cx.options
+    if int(getattr(o, "dilationHFactor", 1) or 1) != 1 or int(getattr(o, "dilationWFactor", 1) or 1) != 1:
+        cx.unsupported(f"dilation {o.dilationHFactor}x{o.dilationWFactor} (only 1 is supported)")
+    if len(cx.tshape(0)) != 4:
+        cx.unsupported(f"input of rank {len(cx.tshape(0))} (NHWC expected)")
+    return (int(o.strideH), int(o.strideW))
+
+
+@tflite_op("CONV_2D")
+def from_tflite(cx):
+    """CONV_2D: filter [COUT, KH, KW, CIN] int8 (per-channel or per-tensor
+    scales), int32 bias; TFLM's reference ConvPerChannel is mcugen's conv."""
+    strides = tflite_conv_config(cx)
+    src = cx.input(0)
+    w, scales = cx.weights(1, channel_axis=0)
+    cout, kh, kw, cin = w.shape
+    if cin != cx.g.shape(src)[-1]:
+        cx.unsupported(f"grouped convolution ({cx.g.shape(src)[-1]} input channels, filter depth {cin})")
+    w_q = np.ascontiguousarray(w.transpose(1, 2, 3, 0))  # (KH, KW, CIN, COUT)
+    b_q = cx.bias(2, cout)
+    in_scale = cx.g.q(src).scale
+    op = Conv2D(
+        name=cx.name,
+        inputs=[src],
+        outputs=[cx.output],
+        activation=cx.activation,
+        weights=w_q.astype(np.float64) * scales.astype(np.float64),
+        bias=None if b_q is None else b_q * (np.float64(in_scale) * scales.astype(np.float64)),
+        strides=strides,
+        pads=tflite_pads(cx, as_hwc(cx.g.shape(src))[:2], (kh, kw), strides),
+        w_q=w_q,
+        w_scales=scales,
+        b_q=np.zeros(cout, np.int32) if b_q is None else b_q,
+    )
+    cx.add(op)

@@ -7,8 +7,8 @@ from typing import ClassVar
 import numpy as np
 
 from ..ir import CArray, Op
-from ..rounding import requantize
-from . import keras_layer
+from ..rounding import quantize_multiplier, requantize
+from . import keras_layer, tflite_op
 from .activation import add_with_activation, keras_activation
 from .common import channel_multipliers, check_accumulator, quantize_bias, quantize_per_channel
 
@@ -87,3 +87,66 @@ def from_keras(layer, cx):
     bias = weights[1] if cfg.get("use_bias", True) else None
     op = Dense(name=cx.name, inputs=[cx.inputs[0]], outputs=[], weights=weights[0], bias=bias)
     add_with_activation(cx, op, keras_activation(cx, cfg))
+
+
+@dataclass(kw_only=True)
+class FullyConnected(Dense):
+    """TFLite's FULLY_CONNECTED (same kernel and int8 arithmetic as Dense).
+    With one weight scale for the whole tensor TFLM computes the multiplier as
+    GetQuantizedConvolutionMultipler does: input_scale * weight_scale in
+    float32, then divided by output_scale in double; per-channel weights use
+    the all-double per-channel rule (fully_connected_common.cc)."""
+
+    per_tensor: bool = False
+
+    def quantize(self, g):
+        super().quantize(g)
+        if self.per_tensor:
+            qi, qo = g.q(self.inputs[0]), g.q(self.outputs[0])
+            product = np.float32(qi.scale) * np.float32(self.w_scales[0])
+            m, s = quantize_multiplier(float(product) / float(qo.scale))
+            self.mult = np.full(self.w_q.shape[1], m, dtype=np.int32)
+            self.shift = np.full(self.w_q.shape[1], s, dtype=np.int8)
+
+
+@tflite_op("FULLY_CONNECTED")
+def from_tflite(cx):
+    """FULLY_CONNECTED: weights [OUT, IN] int8, optional int32 bias; the input
+    is read as rows of IN values whatever its shape."""
+    src = cx.input(0)
+    opts = cx.options
+    if opts is not None and int(getattr(opts, "weightsFormat", 0) or 0) != 0:
+        cx.unsupported("shuffled weights")
+    scales_in_file = len(cx.quant(1)[0])
+    w, scales = cx.weights(1, channel_axis=0)
+    n_out, n_in = w.shape
+    size = cx.g.tensors[src].size
+    if size % n_in:
+        cx.unsupported(f"an input of {size} values for {n_in} weights per output")
+    if cx.g.shape(src)[-1:] != (n_in,):
+        rows = size // n_in
+        src2 = cx.tmp((rows, n_in) if rows > 1 else (n_in,), "rows", cx.g.q(src))
+        from .reshape import Reshape
+
+        cx.add(Reshape(name=f"{cx.name}_rows", inputs=[src], outputs=[src2]))
+        src = src2
+    b_q = cx.bias(2, n_out)
+    in_scale = cx.g.q(src).scale
+    keep = bool(getattr(opts, "keepNumDims", False)) if opts is not None else False
+    cx.set_output_shape(tuple(cx.tshape(0)[:-1]) + (n_out,) if keep else (size // n_in, n_out))
+    op = FullyConnected(
+        name=cx.name,
+        inputs=[src],
+        outputs=[cx.output],
+        activation=cx.activation,
+        weights=w.T.astype(np.float64) * scales.astype(np.float64),
+        bias=None if b_q is None else b_q * (np.float64(in_scale) * scales.astype(np.float64)),
+        w_q=np.ascontiguousarray(w.T),
+        w_scales=scales,
+        b_q=np.zeros(n_out, np.int32) if b_q is None else b_q,
+        per_tensor=scales_in_file == 1,
+    )
+    out_size = cx.g.tensors[op.outputs[0]].size
+    if out_size != size // n_in * n_out:
+        cx.unsupported(f"output of {out_size} values")
+    cx.add(op)

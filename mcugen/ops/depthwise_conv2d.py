@@ -10,7 +10,7 @@ import numpy as np
 
 from ..ir import CArray, Op
 from ..rounding import requantize
-from . import keras_layer
+from . import keras_layer, tflite_op
 from .activation import add_with_activation, keras_activation
 from .common import (
     as_hwc,
@@ -153,3 +153,36 @@ def separable_from_keras(layer, cx):
     )
     op = Conv2D(name=f"{cx.name}_pointwise", inputs=[mid], outputs=[], weights=pw, bias=bias, strides=(1, 1), pads=((0, 0), (0, 0)))
     add_with_activation(cx, op, keras_activation(cx, cfg))
+
+
+@tflite_op("DEPTHWISE_CONV_2D")
+def from_tflite(cx):
+    """DEPTHWISE_CONV_2D: filter [1, KH, KW, COUT] int8 with COUT = CIN *
+    multiplier, scales along axis 3; TFLM's DepthwiseConvPerChannel."""
+    from .conv2d import tflite_conv_config, tflite_pads
+
+    strides = tflite_conv_config(cx)
+    src = cx.input(0)
+    w, scales = cx.weights(1, channel_axis=3)
+    _, kh, kw, cout = w.shape
+    cin = cx.g.shape(src)[-1]
+    if cout % cin:
+        cx.unsupported(f"{cout} output channels for {cin} input channels")
+    dm = cout // cin
+    w_q = np.ascontiguousarray(w[0])  # (KH, KW, COUT)
+    b_q = cx.bias(2, cout)
+    in_scale = cx.g.q(src).scale
+    op = DepthwiseConv2D(
+        name=cx.name,
+        inputs=[src],
+        outputs=[cx.output],
+        activation=cx.activation,
+        weights=(w_q.astype(np.float64) * scales.astype(np.float64)).reshape(kh, kw, cin, dm),
+        bias=None if b_q is None else b_q * (np.float64(in_scale) * scales.astype(np.float64)),
+        strides=strides,
+        pads=tflite_pads(cx, as_hwc(cx.g.shape(src))[:2], (kh, kw), strides),
+        w_q=w_q,
+        w_scales=scales,
+        b_q=np.zeros(cout, np.int32) if b_q is None else b_q,
+    )
+    cx.add(op)

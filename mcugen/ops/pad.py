@@ -7,7 +7,7 @@ from typing import ClassVar
 import numpy as np
 
 from ..ir import Op
-from . import keras_layer
+from . import keras_layer, tflite_op
 from .common import as_hwc, to_nhwc
 
 
@@ -61,3 +61,25 @@ def from_keras(layer, cx):
     else:
         pads = _pairs(cfg["padding"], 2)
     cx.add(Pad(name=cx.name, inputs=[cx.inputs[0]], outputs=[cx.output], pads=pads))
+
+
+@tflite_op("PAD", "PADV2")
+def from_tflite(cx):
+    """PAD (and PADV2 whose constant is the zero point): zero padding of the
+    height and width (or the time axis of a 1D tensor)."""
+    src = cx.input(0)
+    pads = np.asarray(cx.const(1), dtype=np.int64).reshape(-1, 2)
+    rank = len(cx.tshape(0))
+    qi, qo = cx.g.q(src), cx.g.q(cx.output)
+    if qi.zero_point != qo.zero_point or np.float32(qi.scale) != np.float32(qo.scale):
+        cx.unsupported("different input and output quantization")
+    if cx.opname == "PADV2" and cx.n_inputs() > 2 and cx.const(2) is not None:
+        value = np.asarray(cx.const(2)).reshape(-1)
+        if value.size != 1 or int(value[0]) != qo.zero_point:
+            cx.unsupported("a pad value other than the zero point")
+    if len(pads) != rank or rank not in (2, 3, 4):
+        cx.unsupported(f"paddings {pads.tolist()} for an input of rank {rank}")
+    if pads[0].any() or pads[-1].any() or rank == 2:
+        cx.unsupported(f"padding the batch or channel axis ({pads.tolist()})")
+    hw = ((0, 0), tuple(int(v) for v in pads[1])) if rank == 3 else (tuple(int(v) for v in pads[1]), tuple(int(v) for v in pads[2]))
+    cx.add(Pad(name=cx.name, inputs=[src], outputs=[cx.output], pads=hw))

@@ -12,7 +12,7 @@ from typing import ClassVar
 import numpy as np
 
 from ..ir import Op
-from . import keras_layer
+from . import keras_layer, tflite_op
 from .common import as_hwc, padding_2d, to_nhwc, windows
 
 
@@ -104,3 +104,40 @@ def global_from_keras(layer, cx):
     h, w, _ = as_hwc(cx.g.shape(cx.inputs[0]))
     mode = "max" if type(layer).__name__.startswith("GlobalMax") else "avg"
     cx.add(Pool2D(name=cx.name, inputs=[cx.inputs[0]], outputs=[cx.output], mode=mode, ksize=(h, w), strides=(1, 1), pads=((0, 0), (0, 0))))
+
+
+def add_clamped(cx, op, activation: str | None) -> None:
+    """Add ``op``; a fused RELU/RELU6 on an op whose kernel has no clamp runs
+    as a following table lookup (TFLite clamps to the same range)."""
+    if activation is None:
+        op.outputs = [cx.output]
+        cx.add(op)
+        return
+    from .tflite_lut import TFLiteLut
+
+    q = cx.g.q(cx.output)
+    mid = cx.tmp(cx.g.shape(cx.output), "pre_act", q)
+    op.outputs = [mid]
+    cx.add(op)
+    clamp = TFLiteLut(name=f"{cx.name}_{activation}", inputs=[mid], outputs=[cx.output], fn="clamp",
+                      activation=activation)
+    clamp.lo, clamp.hi = clamp.act_range(cx.g)
+    clamp.activation = None
+    cx.add(clamp)
+
+
+@tflite_op("MAX_POOL_2D", "AVERAGE_POOL_2D")
+def from_tflite(cx):
+    """MAX_POOL_2D / AVERAGE_POOL_2D: TFLM's reference int8 pooling, the same
+    arithmetic as mcugen's (output bytes keep the input's quantization)."""
+    from .conv2d import tflite_pads
+
+    o = cx.options
+    src = cx.input(0)
+    if len(cx.tshape(0)) != 4:
+        cx.unsupported(f"input of rank {len(cx.tshape(0))} (NHWC expected)")
+    k, strides = (int(o.filterHeight), int(o.filterWidth)), (int(o.strideH), int(o.strideW))
+    pads = tflite_pads(cx, as_hwc(cx.g.shape(src))[:2], k, strides)
+    mode = "max" if cx.opname == "MAX_POOL_2D" else "avg"
+    add_clamped(cx, Pool2D(name=cx.name, inputs=[src], outputs=[], mode=mode, ksize=k, strides=strides, pads=pads),
+                cx.activation)

@@ -8,6 +8,7 @@ from typing import ClassVar
 import numpy as np
 
 from ..ir import Op, QParams
+from . import tflite_op
 
 
 @dataclass(kw_only=True)
@@ -48,3 +49,12 @@ class Softmax(Op):
 
     def macs(self, g):
         return g.tensors[self.inputs[0]].size
+
+
+@tflite_op("SOFTMAX")
+def from_tflite(cx):
+    """SOFTMAX over the last axis, TFLM's int8 kernel with the file's beta."""
+    q = cx.g.q(cx.output)
+    if abs(q.scale - 1.0 / 256.0) > 1e-3 / 256.0 or q.zero_point != -128:
+        cx.unsupported(f"output scale {q.scale:g} / zero point {q.zero_point} (TFLM's int8 SOFTMAX outputs 1/256, -128)")
+    cx.add(Softmax(name=cx.name, inputs=[cx.input(0)], outputs=[cx.output], beta=float(cx.options.beta)))

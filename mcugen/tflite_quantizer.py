@@ -1,0 +1,54 @@
+"""``--quantizer tflite``: quantize a Keras model with TFLiteConverter itself
+(full int8: int8 input and output, per-channel weights, the calibration
+samples as representative dataset) and build from the resulting flatbuffer,
+so the generated C reproduces TFLite's own quantization byte for byte.
+
+How it differs from mcugen's own quantizer (``mcugen/quantize.py``): the
+converter picks activation ranges with its own calibration (and nudges some:
+it gives a Concatenation's inputs its output's range, requantizing where
+needed), keeps pooling and concatenation as TFLite ops, expresses
+GlobalAveragePooling as MEAN (requantizing to its own output range), keeps an
+unfused BatchNormalization as MUL + ADD, and stores its own per-channel
+weight scales and int32 biases. mcugen's quantizer calibrates on the float IR
+graph after folding and fusing, and uses its own kernels' rules (pooling at the
+input's scale, BatchNormalization as a 1x1 depthwise convolution).
+"""
+from __future__ import annotations
+
+import contextlib
+import io
+import warnings
+
+import numpy as np
+
+from .errors import McugenError
+
+
+def convert_keras(model, samples: np.ndarray, per_channel: bool = True) -> bytes:
+    """A fully int8 ``.tflite`` flatbuffer of a Keras model, calibrated on
+    ``samples`` (N, *input shape)."""
+    from .oracles import import_tf
+    from .keras_loader import _native_stderr_silenced
+
+    tf = import_tf()
+    samples = np.asarray(samples, dtype=np.float32)
+
+    def representative():
+        for i in range(len(samples)):
+            yield [samples[i : i + 1]]
+
+    with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()), _native_stderr_silenced():
+        warnings.simplefilter("ignore")
+        try:
+            conv = tf.lite.TFLiteConverter.from_keras_model(model)
+            conv.optimizations = [tf.lite.Optimize.DEFAULT]
+            conv.representative_dataset = representative
+            conv.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+            conv.inference_input_type = tf.int8
+            conv.inference_output_type = tf.int8
+            if not per_channel:
+                conv._experimental_disable_per_channel = True
+            return bytes(conv.convert())
+        except Exception as e:  # the converter raises many kinds
+            first = (str(e).strip().splitlines() or [type(e).__name__])[0]
+            raise McugenError(f"TFLiteConverter could not quantize the model: {first[:300]}") from None

@@ -1,0 +1,76 @@
+"""TFLite's bytes on the targets: the one-op .tflite cases of
+test_tflite_ops.py and the whole networks of test_tflite_models.py (untrained
+here: exactness needs no training), read from TFLiteConverter's flatbuffers,
+cross-compiled, run in simavr (AVR) and QEMU (Cortex-M4, and M0+ code on the
+M3 machine), byte-identical with TFLM's interpreter (with LiteRT where TFLM
+is the odd one out or cannot run the model; see test_tflite_ops.py)."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import test_tflite_models
+import test_tflite_ops
+from conftest import randomize
+from mcugen.boards import get_board
+from mcugen.emit import render
+from mcugen.errors import McugenError
+from mcugen.oracles import run_oracle
+from mcugen.reference import int8_output
+from mcugen.targets import get_target
+from mcugen.targets.bundle import groups, run_bundle
+from mcugen.tflite_loader import graph_from_tflite
+from mcugen.tflite_quantizer import convert_keras
+
+pytestmark = [pytest.mark.filterwarnings("ignore::UserWarning"), pytest.mark.filterwarnings("ignore::DeprecationWarning")]
+
+BOARDS = ["mega2560", "qemu_m4", "pico"]
+RAM_FOR_ARENAS = {"avr": 4500, "arm": 1 << 20}
+
+
+def _expected(tm, xq):
+    """TFLM's output bytes, or LiteRT's where TFLM is the odd one out (a
+    standalone RELU6 with its own output range). Where TFLM cannot run the
+    model (Dense on a rank-3 input) and LiteRT's FULLY_CONNECTED rounds
+    differently, there is no exact oracle: mcugen's reference stands in."""
+    g = tm.graph
+    relu6_apart = any(tm.op_info[op.name][1] == "RELU6" and g.q(op.inputs[0]) != g.q(op.outputs[0]) for op in g.ops)
+    if not relu6_apart:
+        try:
+            return run_oracle("tflm", tm, xq).outputs
+        except McugenError:
+            if "FULLY_CONNECTED" in tm.op_names:
+                return int8_output(g, xq)
+    return run_oracle("litert", tm, xq).outputs
+
+
+@pytest.fixture(scope="module")
+def cases(keras):
+    test_tflite_ops.L = keras.layers
+    rng = np.random.default_rng(11)
+    out = []
+    for i, case in enumerate(sorted(test_tflite_ops.CASES)):
+        tm = graph_from_tflite(test_tflite_ops.convert_case(keras, case, True), f"t{i}_{case}", case)
+        xq = rng.integers(-128, 128, (3,) + tm.graph.input.shape).astype(np.int8)
+        out.append((tm, xq, _expected(tm, xq)))
+    for name, make in sorted(test_tflite_models.MODELS.items()):
+        keras.utils.set_random_seed(0)
+        model, shape = make(keras, keras.layers)
+        randomize(model, seed=5)
+        calib = rng.uniform(0, 1, (32,) + shape).astype(np.float32)
+        tm = graph_from_tflite(convert_keras(model, calib), f"net_{name}", name)
+        xq = tm.graph.input.q.quantize(rng.uniform(0, 1, (2,) + shape))
+        out.append((tm, xq, _expected(tm, xq)))
+    return out
+
+
+@pytest.mark.parametrize("board_name", BOARDS)
+def test_tflite_bytes_on_target(board_name, cases):
+    board = get_board(board_name)
+    target = get_target(board)
+    items = [(tm.graph, render(tm.graph, arch=board.arch), xq, want) for tm, xq, want in cases]
+    wrong = []
+    for grp in groups(items, lambda it: it[1].plan.arena_size + it[0].input.size, RAM_FOR_ARENAS[board.arch]):
+        outs, _ = run_bundle(target, [it[0] for it in grp], [it[1] for it in grp], [it[2] for it in grp])
+        wrong += [g.name for (g, _, _, want), got in zip(grp, outs) if not np.array_equal(got, want.reshape(got.shape))]
+    assert not wrong, f"differ from TFLite on {board_name}: {wrong}"

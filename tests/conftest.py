@@ -3,8 +3,13 @@ against Keras, quantize, run the generated C on the host under ASan/UBSan and
 compare it byte for byte, layer by layer, with the int8 reference."""
 from __future__ import annotations
 
+import fcntl
+import json
 import os
+import shutil
+import subprocess
 import sys
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -94,3 +99,44 @@ def roundtrip(model, x_calib: np.ndarray, x_test: np.ndarray, sanitize: bool = T
 
 def rand(shape, n=32, seed=0, lo=-1.0, hi=1.0):
     return np.random.default_rng(seed).uniform(lo, hi, (n,) + tuple(shape)).astype(np.float32)
+
+
+def mcugen_cmd() -> list[str]:
+    """The installed `mcugen` command of this environment."""
+    script = Path(sys.executable).with_name("mcugen")
+    return [str(script)] if script.exists() else [sys.executable, "-m", "mcugen.cli"]
+
+
+def user_env() -> dict:
+    """The environment of a user who never heard of TF_CPP_MIN_LOG_LEVEL."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("TF_CPP_", "ABSL"))}
+    env.pop("PYTHONWARNINGS", None)
+    return env
+
+
+def run_mcugen_once(tmp_path_factory, key: str, setup, workers: int = 2, timeout: int = 600):
+    """Run a batch of `mcugen` invocations once per test session and share the
+    results: ``setup(work)`` prepares files in ``work`` and returns
+    {name: args} ("{work}" in an argument is replaced by the folder). Each run
+    pays a TensorFlow import, so they run in parallel; under pytest-xdist the
+    first worker to take the lock does the work and the others read its
+    record. Returns (work folder, {name: CompletedProcess})."""
+    base = tmp_path_factory.getbasetemp()
+    root = base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
+    work, record = root / f"{key}-shared", root / f"{key}-runs.json"
+    with open(root / f"{key}-runs.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not record.exists():
+            shutil.rmtree(work, ignore_errors=True)
+            work.mkdir()
+            cmds = {k: [a.replace("{work}", str(work)) for a in v] for k, v in setup(work).items()}
+            env = user_env()
+
+            def run(args):
+                return subprocess.run(mcugen_cmd() + args, cwd=work, env=env, capture_output=True, text=True,
+                                      timeout=timeout)
+
+            with ThreadPoolExecutor(max_workers=workers) as pool:
+                runs = dict(zip(cmds, pool.map(run, cmds.values())))
+            record.write_text(json.dumps({k: [r.args, r.returncode, r.stdout, r.stderr] for k, r in runs.items()}))
+    return work, {k: subprocess.CompletedProcess(*v) for k, v in json.loads(record.read_text()).items()}

@@ -13,7 +13,6 @@ unsupported layers, bad calibration data, unknown boards and output folders
 that cannot be written, each one line on stderr with nothing left behind."""
 from __future__ import annotations
 
-import fcntl
 import json
 import os
 import re
@@ -26,6 +25,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+
+from conftest import run_mcugen_once
 
 ROOT = Path(__file__).resolve().parents[1]
 DIGITS = ROOT / "examples" / "digits_cnn.h5"
@@ -44,23 +45,11 @@ WEIRD_LAYERS = ["int", "conv 2d-v1.0", "1st flatten", "dénse-α", "dense.α", "
 TF_NOISE = ("I0000", "W0000", "E0000", "WARNING: All log messages", "oneDNN")
 
 
-def mcugen_cmd() -> list[str]:
-    script = Path(sys.executable).with_name("mcugen")
-    return [str(script)] if script.exists() else [sys.executable, "-m", "mcugen.cli"]
-
-
 def pio_cmd() -> str:
     pio = Path(sys.executable).with_name("pio")
     found = str(pio) if pio.exists() else shutil.which("pio")
     assert found, "PlatformIO (pio) is a dependency of mcugen but is not installed"
     return found
-
-
-def user_env() -> dict:
-    """The environment of a user who never heard of TF_CPP_MIN_LOG_LEVEL."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("TF_CPP_", "ABSL"))}
-    env.pop("PYTHONWARNINGS", None)
-    return env
 
 
 # ------------------------------------------------------------------ fixtures
@@ -162,31 +151,11 @@ def invocations(f: dict[str, Path], work: Path) -> dict[str, list[str]]:
     }
 
 
-def run_all(cmds: dict[str, list[str]], work: Path) -> dict[str, subprocess.CompletedProcess]:
-    env = user_env()
-
-    def run(args):
-        return subprocess.run(mcugen_cmd() + args, cwd=work, env=env, capture_output=True, text=True, timeout=300)
-
-    with ThreadPoolExecutor(max_workers=max(2, min(4, os.cpu_count() or 2))) as pool:
-        return dict(zip(cmds, pool.map(run, cmds.values())))
-
-
 @pytest.fixture(scope="module")
 def shared(tmp_path_factory) -> tuple[Path, dict[str, subprocess.CompletedProcess]]:
-    """Run every invocation once. Under pytest-xdist the workers share one
-    run: the first to take the lock does the work, the others read its record."""
-    base = tmp_path_factory.getbasetemp()
-    root = base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
-    work, record = root / "cli-shared", root / "cli-runs.json"
-    with open(root / "cli-runs.lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        if not record.exists():
-            shutil.rmtree(work, ignore_errors=True)
-            work.mkdir()
-            runs = run_all(invocations(make_inputs(work), work), work)
-            record.write_text(json.dumps({k: [r.args, r.returncode, r.stdout, r.stderr] for k, r in runs.items()}))
-    return work, {k: subprocess.CompletedProcess(*v) for k, v in json.loads(record.read_text()).items()}
+    """Run every invocation once (shared by the pytest-xdist workers)."""
+    return run_mcugen_once(tmp_path_factory, "cli", lambda work: invocations(make_inputs(work), work),
+                           workers=max(2, min(4, os.cpu_count() or 2)), timeout=300)
 
 
 @pytest.fixture(scope="module")

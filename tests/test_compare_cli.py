@@ -4,17 +4,14 @@ at once by a module fixture; plus the exit code of a compare whose target is
 missed (a deliberately wrong multiplier, through click's runner in process)."""
 from __future__ import annotations
 
-import fcntl
 import json
-import os
-import shutil
 import subprocess
-import sys
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
 import pytest
+
+from conftest import run_mcugen_once
 
 ROOT = Path(__file__).resolve().parents[1]
 EX = ROOT / "examples"
@@ -22,11 +19,6 @@ DIGITS, CALIB, TEST = EX / "digits_cnn.h5", EX / "digits_calib.npz", EX / "digit
 ORACLE_KEYS = {"inputs", "identical_bytes_ratio", "max_abs_diff", "first_mismatch_layer"}
 
 pytestmark = [pytest.mark.filterwarnings("ignore::UserWarning"), pytest.mark.filterwarnings("ignore::DeprecationWarning")]
-
-
-def mcugen_cmd() -> list[str]:
-    script = Path(sys.executable).with_name("mcugen")
-    return [str(script)] if script.exists() else [sys.executable, "-m", "mcugen.cli"]
 
 
 def make_inputs(d: Path) -> None:
@@ -53,35 +45,15 @@ RUNS = {
 }
 
 
-def run_all(work: Path) -> dict[str, subprocess.CompletedProcess]:
-    env = dict(os.environ)
-    env.pop("TF_CPP_MIN_LOG_LEVEL", None)
-
-    def run(args):
-        args = [a.replace("{work}", str(work)) for a in args]
-        return subprocess.run([*mcugen_cmd(), *args], capture_output=True, text=True, env=env, timeout=600)
-
-    with ThreadPoolExecutor(max_workers=2) as pool:
-        futures = {k: pool.submit(run, v) for k, v in RUNS.items()}
-        return {k: f.result() for k, f in futures.items()}
-
-
 @pytest.fixture(scope="module")
 def shared(tmp_path_factory) -> tuple[Path, dict[str, subprocess.CompletedProcess]]:
-    """Run every invocation once: under pytest-xdist the first worker to take
-    the lock does the work, the others read its record."""
-    base = tmp_path_factory.getbasetemp()
-    root = base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
-    work, record = root / "compare-cli-shared", root / "compare-cli-runs.json"
-    with open(root / "compare-cli-runs.lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        if not record.exists():
-            shutil.rmtree(work, ignore_errors=True)
-            work.mkdir()
-            make_inputs(work)
-            runs = run_all(work)
-            record.write_text(json.dumps({k: [r.args, r.returncode, r.stdout, r.stderr] for k, r in runs.items()}))
-    return work, {k: subprocess.CompletedProcess(*v) for k, v in json.loads(record.read_text()).items()}
+    """Run every invocation once (shared by the pytest-xdist workers)."""
+
+    def setup(work: Path) -> dict[str, list[str]]:
+        make_inputs(work)
+        return RUNS
+
+    return run_mcugen_once(tmp_path_factory, "compare-cli", setup)
 
 
 @pytest.fixture(scope="module")

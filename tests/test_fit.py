@@ -4,13 +4,12 @@ bit-exact in simavr with plausible cycle counts; a model too big for the Uno is
 refused with a clear error and builds for the Mega 2560."""
 from __future__ import annotations
 
-import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
+from conftest import mcugen_cmd, user_env
 from mcugen.boards import get_board
 from mcugen.emit import render
 from mcugen.fit import check_fit
@@ -18,7 +17,6 @@ from mcugen.pipeline import prepare
 from mcugen.verify import run_verify
 
 ROOT = Path(__file__).resolve().parents[1]
-MCUGEN = [str(Path(sys.executable).parent / "mcugen")]
 
 
 @pytest.fixture(scope="module")
@@ -81,9 +79,7 @@ def big_model(tmp_path_factory, keras):
 
 
 def _run(*args):
-    env = dict(os.environ)
-    env.pop("TF_CPP_MIN_LOG_LEVEL", None)
-    return subprocess.run(MCUGEN + list(args), capture_output=True, text=True, env=env)
+    return subprocess.run(mcugen_cmd() + list(args), capture_output=True, text=True, env=user_env())
 
 
 def test_too_big_for_uno_is_refused_and_builds_for_mega(big_model, tmp_path):

@@ -314,23 +314,17 @@ def tf():
 
 
 def convert_one_op(tf, layer, shape, lo, hi, seed=0) -> bytes:
+    from mcugen.tflite_quantizer import convert_keras
+
     inp = tf.keras.Input(shape=shape, batch_size=1)
     model = tf.keras.Model(inp, layer(inp))
     rng = np.random.default_rng(seed)
-
-    def representative():
-        for _ in range(6):
-            yield [rng.uniform(lo, hi, size=(1, *shape)).astype(np.float32)]
-        yield [np.full((1, *shape), lo, np.float32)]
-        yield [np.full((1, *shape), hi, np.float32)]
-
-    conv = tf.lite.TFLiteConverter.from_keras_model(model)
-    conv.optimizations = [tf.lite.Optimize.DEFAULT]
-    conv.representative_dataset = representative
-    conv.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
-    conv.inference_input_type = tf.int8
-    conv.inference_output_type = tf.int8
-    return conv.convert()
+    samples = np.concatenate([
+        rng.uniform(lo, hi, size=(6, *shape)),
+        np.full((1, *shape), lo),
+        np.full((1, *shape), hi),
+    ]).astype(np.float32)
+    return convert_keras(model, samples)
 
 
 def rewrite_model(model: bytes, scale=None, zero_point=None, beta=None) -> bytes:

@@ -3,7 +3,6 @@ each is bit-exact on the host (C == int8 reference, every layer, ASan/UBSan)
 and its int8 model agrees with the float model on >= 95% of argmax decisions."""
 from __future__ import annotations
 
-import numpy as np
 import pytest
 
 from conftest import roundtrip

@@ -135,8 +135,9 @@ def verify(model, board_name, calib, n, as_json, quantizer):
 @click.option("--board", "board_name", help="Board (needed when TARGET is a model).")
 @calib_opt
 @click.option("--port", help="Upload port (default: PlatformIO's autodetection).")
+@quantizer_opt
 @user_errors
-def flash(target, board_name, calib, port):
+def flash(target, board_name, calib, port, quantizer):
     """Build (if TARGET is a model) and upload with PlatformIO."""
     import shutil
     import subprocess
@@ -152,7 +153,7 @@ def flash(target, board_name, calib, port):
         from .project import default_output_dir, write_project
 
         board = get_board(board_name)
-        p = prepare(target, calib, warn=_warn)
+        p = prepare(target, calib, warn=_warn, quantizer=quantizer)
         cm = render(p.graph, source=target.name, arch=board.arch)
         folder = write_project(default_output_dir(target, board), p.graph, cm, board,
                                p.graph.input.q.quantize(p.calib[:4]))
@@ -196,9 +197,12 @@ def check(model, calib, n, as_json, no_sanitize, quantizer):
         out.print(f"max |C - reference|: {r.max_abs_diff}")
         if r.first_mismatch_layer:
             out.print(f"first layer that differs: {r.first_mismatch_layer}")
+        # A .tflite has no float model: the comparison is with LiteRT's output.
+        against = "the float model" if p.keras_model is not None else "LiteRT (a .tflite has no float model)"
         if r.float_agreement is not None:
-            out.print(f"argmax agreement with the float model: {r.float_agreement:.1%}")
-        out.print(f"max |int8 - float| (output units): {r.float_max_abs_err:.6g}")
+            out.print(f"argmax agreement with {against}: {r.float_agreement:.1%}")
+        out.print(f"max |int8 - {'float' if p.keras_model is not None else 'LiteRT'}| (output units): "
+                  f"{r.float_max_abs_err:.6g}")
     sys.exit(0 if r.bit_exact == r.inputs else 1)
 
 

@@ -72,6 +72,17 @@ def quantize_bias(b: np.ndarray | None, in_scale: float, w_scales: np.ndarray, n
     return np.clip(q, INT32_MIN, INT32_MAX).astype(np.int32)
 
 
+def from_file(w_q: np.ndarray, scales: np.ndarray, b_q: np.ndarray | None, in_scale: float, n: int):
+    """For an op read from a quantized file: the float weights and bias its
+    int8 weights (scales along the last axis) and int32 bias stand for, and
+    the int32 bias to run with (zeros where the file has none).
+    Returns (weights, bias or None, b_q)."""
+    scales = np.asarray(scales).astype(np.float64)
+    weights = w_q.astype(np.float64) * scales
+    bias = None if b_q is None else b_q * (np.float64(in_scale) * scales)
+    return weights, bias, np.zeros(n, np.int32) if b_q is None else b_q
+
+
 def channel_multipliers(in_scale: float, w_scales: np.ndarray, out_scale: float):
     """Per-channel (multiplier int32, shift int8) of in*w/out, as TFLite."""
     mults, shifts = [], []

@@ -10,7 +10,7 @@ from ..ir import CArray, Op
 from ..rounding import quantize_multiplier, requantize
 from . import keras_layer, tflite_op
 from .activation import add_with_activation, keras_activation
-from .common import channel_multipliers, check_accumulator, quantize_bias, quantize_per_channel
+from .common import channel_multipliers, from_file, check_accumulator, quantize_bias, quantize_per_channel
 
 
 @dataclass(kw_only=True)
@@ -130,8 +130,7 @@ def from_tflite(cx):
 
         cx.add(Reshape(name=f"{cx.name}_rows", inputs=[src], outputs=[src2]))
         src = src2
-    b_q = cx.bias(2, n_out)
-    in_scale = cx.g.q(src).scale
+    weights, bias, b_q = from_file(np.ascontiguousarray(w.T), scales, cx.bias(2, n_out), cx.g.q(src).scale, n_out)
     keep = bool(getattr(opts, "keepNumDims", False)) if opts is not None else False
     cx.set_output_shape(tuple(cx.tshape(0)[:-1]) + (n_out,) if keep else (size // n_in, n_out))
     op = FullyConnected(
@@ -139,11 +138,11 @@ def from_tflite(cx):
         inputs=[src],
         outputs=[cx.output],
         activation=cx.activation,
-        weights=w.T.astype(np.float64) * scales.astype(np.float64),
-        bias=None if b_q is None else b_q * (np.float64(in_scale) * scales.astype(np.float64)),
+        weights=weights,
+        bias=bias,
         w_q=np.ascontiguousarray(w.T),
         w_scales=scales,
-        b_q=np.zeros(n_out, np.int32) if b_q is None else b_q,
+        b_q=b_q,
         per_tensor=scales_in_file == 1,
     )
     out_size = cx.g.tensors[op.outputs[0]].size

@@ -13,6 +13,7 @@ from ..rounding import requantize
 from . import keras_layer, tflite_op
 from .activation import add_with_activation, keras_activation
 from .common import (
+    from_file,
     as_hwc,
     channel_multipliers,
     check_accumulator,
@@ -170,19 +171,18 @@ def from_tflite(cx):
         cx.unsupported(f"{cout} output channels for {cin} input channels")
     dm = cout // cin
     w_q = np.ascontiguousarray(w[0])  # (KH, KW, COUT)
-    b_q = cx.bias(2, cout)
-    in_scale = cx.g.q(src).scale
+    weights, bias, b_q = from_file(w_q, scales, cx.bias(2, cout), cx.g.q(src).scale, cout)
     op = DepthwiseConv2D(
         name=cx.name,
         inputs=[src],
         outputs=[cx.output],
         activation=cx.activation,
-        weights=(w_q.astype(np.float64) * scales.astype(np.float64)).reshape(kh, kw, cin, dm),
-        bias=None if b_q is None else b_q * (np.float64(in_scale) * scales.astype(np.float64)),
+        weights=weights.reshape(kh, kw, cin, dm),
+        bias=bias,
         strides=strides,
         pads=tflite_pads(cx, as_hwc(cx.g.shape(src))[:2], (kh, kw), strides),
         w_q=w_q,
         w_scales=scales,
-        b_q=np.zeros(cout, np.int32) if b_q is None else b_q,
+        b_q=b_q,
     )
     cx.add(op)

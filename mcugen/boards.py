@@ -10,6 +10,33 @@ from .resources import boards_dir
 
 ARCHES = {"avr", "arm"}
 
+# The kernel families a core runs, most specific first: each names a folder
+# templates/<family>/kernels/ whose kernels replace the generic ones of
+# templates/kernels/ (the portable reference, used where no family has one).
+#   avr       8-bit AVR: weights streamed from flash (LPM), inline assembly
+#   arm_dsp   ARMv7E-M / ARMv8-M with the DSP extension: SXTB16, SMLAD, ...
+#   arm_v7m   ARMv7-M: SMULL, unaligned word loads, no SIMD
+#   arm_v6m   ARMv6-M (Cortex-M0/M0+): Thumb-1, 32x32->32 multiply, aligned loads only
+KERNEL_FAMILIES = {
+    "avr": ("avr",),
+    "cortex-m0": ("arm_v6m",),
+    "cortex-m0plus": ("arm_v6m",),
+    "cortex-m1": ("arm_v6m",),
+    "cortex-m3": ("arm_v7m",),
+    "cortex-m4": ("arm_dsp", "arm_v7m"),
+    "cortex-m7": ("arm_dsp", "arm_v7m"),
+    "cortex-m33": ("arm_dsp", "arm_v7m"),
+}
+# The C condition under which a family's kernels compile: the generated file
+# holds the family's kernel and the generic one behind it, so that the same
+# files build on the host too (the project's `pio test -e native`).
+FAMILY_GUARDS = {
+    "avr": "defined(__AVR__)",
+    "arm_dsp": "defined(__ARM_FEATURE_DSP)",
+    "arm_v7m": "defined(__ARM_ARCH_PROFILE) && __ARM_ARCH_PROFILE == 'M' && __ARM_ARCH >= 7",
+    "arm_v6m": "defined(__ARM_ARCH_PROFILE) && __ARM_ARCH_PROFILE == 'M'",
+}
+
 
 @dataclass(frozen=True)
 class Board:
@@ -27,6 +54,11 @@ class Board:
     toolchain: dict
     aliases: tuple[str, ...] = ()
     simulator: dict = field(default_factory=dict)
+
+    @property
+    def kernel_families(self) -> tuple[str, ...]:
+        """Template folders of this board's optimized kernels, most specific first."""
+        return KERNEL_FAMILIES.get(self.core, KERNEL_FAMILIES.get(self.arch, ()))
 
     @property
     def flash_budget(self) -> int:

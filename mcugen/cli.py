@@ -74,7 +74,7 @@ def build(model, board_name, calib, output, force, quantizer):
     folder = output or default_output_dir(Path(model), board)
     check_output_dir(folder)
     p = prepare(model, calib, warn=_warn, quantizer=quantizer)
-    cm = render(p.graph, source=Path(model).name, arch=board.arch)
+    cm = render(p.graph, source=Path(model).name, board=board)
     fit = check_fit(p.graph, cm, board)
     how = "linked ELF" if fit.measured else f"estimate: {board.toolchain['cc']} not installed"
     if not fit.fits:
@@ -154,7 +154,7 @@ def flash(target, board_name, calib, port, quantizer):
 
         board = get_board(board_name)
         p = prepare(target, calib, warn=_warn, quantizer=quantizer)
-        cm = render(p.graph, source=target.name, arch=board.arch)
+        cm = render(p.graph, source=target.name, board=board)
         folder = write_project(default_output_dir(target, board), p.graph, cm, board,
                                p.graph.input.q.quantize(p.calib[:4]))
     pio = shutil.which("pio", path=str(Path(sys.executable).parent)) or shutil.which("pio")

@@ -2,13 +2,16 @@
 
 Produces ``<name>.h`` (the API) and ``<name>.c`` (constants in flash, the
 arena, the used kernels as static functions, and ``<name>_invoke``). Kernel
-templates are looked up per architecture first (templates/<arch>/kernels/...)
-and then generically, so a faster kernel for one architecture replaces the
-generic one without touching anything else."""
+templates are looked up in the board's kernel families first
+(templates/<family>/kernels/..., ``Board.kernel_families``: e.g. arm_dsp then
+arm_v7m on a Cortex-M4) and then generically (templates/kernels/), so a faster
+kernel for one core replaces the generic one without touching anything else:
+it takes the same arguments and the same constants."""
 from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import jinja2
 import numpy as np
@@ -16,6 +19,9 @@ import numpy as np
 from . import __version__
 from .cnames import c_identifier, unique_identifiers
 from .ir import CNames, Graph
+
+if TYPE_CHECKING:
+    from .boards import Board
 from .planner import Plan, plan_memory
 from .resources import firmware_dir, templates_dir
 
@@ -55,12 +61,26 @@ def c_values(values: np.ndarray) -> str:
     return "    " + ",\n    ".join(lines)
 
 
-def environment(arch: str | None = None) -> jinja2.Environment:
+@dataclass
+class Kernel:
+    stem: str  # templates/kernels/<stem>.c.j2, the generic kernel
+    family: str | None = None  # templates/<family>/kernels/<stem>.c.j2 replaces it where guard holds
+    guard: str = ""
+
+
+def pick_kernel(stem: str, families: tuple[str, ...]) -> Kernel:
+    from .boards import FAMILY_GUARDS
+
     root = templates_dir()
-    paths = [str(root / arch)] if arch and (root / arch).is_dir() else []
-    paths.append(str(root))
+    for f in families:
+        if (root / f / "kernels" / f"{stem}.c.j2").is_file():
+            return Kernel(stem, f, FAMILY_GUARDS[f])
+    return Kernel(stem)
+
+
+def environment() -> jinja2.Environment:
     return jinja2.Environment(
-        loader=jinja2.FileSystemLoader(paths),
+        loader=jinja2.FileSystemLoader(str(templates_dir())),
         undefined=jinja2.StrictUndefined,
         keep_trailing_newline=True,
         trim_blocks=True,
@@ -78,6 +98,7 @@ class CModel:
     flash_bytes: int
     input_size: int
     output_size: int
+    kernels: list[Kernel]
 
     def write(self, folder: Path) -> list[Path]:
         folder.mkdir(parents=True, exist_ok=True)
@@ -95,24 +116,28 @@ def model_identifier(graph_name: str) -> str:
     return c_identifier(graph_name.lower(), "model")
 
 
-def render(g: Graph, source: str = "", arch: str | None = None) -> CModel:
+def render(g: Graph, source: str = "", board: "Board | None" = None) -> CModel:
+    """The C of the graph; with a board, its kernel families' kernels."""
     name = model_identifier(g.name)
     plan = plan_memory(g)
     op_ids = unique_identifiers([op.name for op in g.ops])
     ids = {id(op): i for op, i in zip(g.ops, op_ids)}
     tensor_expr = {t: f"{name}_arena + {off}" for t, off in plan.offsets.items()}
-    c = CNames(name, ids, tensor_expr)
+    scratch_expr = {id(g.ops[i]): f"{name}_arena + {off}" for i, off in plan.scratch.items()}
+    c = CNames(name, ids, tensor_expr, scratch_expr)
 
     arrays, calls, kernels = [], [], []
     for index, op in enumerate(g.ops):
         for a in op.constants():
             arrays.append(CArrayOut(c.const(op, a.suffix), a.ctype, int(a.values.size), c_values(a.values)))
-        kernel = op.kernel
-        if kernel and kernel not in kernels:
-            kernels.append(kernel)
+        for kernel in op.kernels(g):
+            if kernel not in kernels:
+                kernels.append(kernel)
         out = op.outputs[0]
         label = f"{op.kind} {op.name!r}".replace("*/", "* /")
         calls.append(Call(index, label, op.c_call(g, c), tensor_expr[out], g.tensors[out].size))
+    families = board.kernel_families if board else ()
+    kernels = [pick_kernel(k, families) for k in kernels]
     flash = sum(a.nbytes for op in g.ops for a in op.constants())
     qi, qo = g.input.q, g.output.q
     ctx = dict(
@@ -137,7 +162,7 @@ def render(g: Graph, source: str = "", arch: str | None = None) -> CModel:
         n_layers=len(g.ops),
         macs=sum(op.macs(g) for op in g.ops),
     )
-    env = environment(arch)
+    env = environment()
     header = env.get_template("model.h.j2").render(**ctx)
     src = env.get_template("model.c.j2").render(**ctx)
-    return CModel(name, header, src, plan, op_ids, flash, g.input.size, g.output.size)
+    return CModel(name, header, src, plan, op_ids, flash, g.input.size, g.output.size, kernels)

@@ -113,8 +113,7 @@ def check_fit(g: Graph, cm: CModel, board: Board) -> Fit:
                 text, data, bss = (int(v) for v in out.stdout.splitlines()[1].split()[:3])
                 fit.measured, fit.flash_bytes, fit.sram_bytes, fit.stack_bytes = True, text + data, data + bss, stack
                 return fit
-    kernels = {op.kernel for op in g.ops if op.kernel}
-    fit.flash_bytes = cm.flash_bytes + CODE_PER_KERNEL.get(board.arch, 600) * len(kernels) + 512
+    fit.flash_bytes = cm.flash_bytes + CODE_PER_KERNEL.get(board.arch, 600) * len(cm.kernels) + 512
     fit.sram_bytes = cm.plan.arena_size + g.input.size + g.output.size
     fit.stack_bytes = STACK_GUESS.get(board.arch, 128)
     return fit

@@ -109,6 +109,15 @@ class Op:
         raise NotImplementedError
 
     # --- code --------------------------------------------------------------
+    def kernels(self, g: "Graph") -> list[str]:
+        """Template stems of the kernels this op calls (the choice may depend
+        on its shape: a 1x1 convolution runs the dense kernel)."""
+        return [self.kernel] if self.kernel else []
+
+    def scratch_bytes(self, g: "Graph") -> int:
+        """Bytes of arena the kernel needs while it runs (counted in the plan)."""
+        return 0
+
     def constants(self) -> list[CArray]:
         return []
 
@@ -131,10 +140,15 @@ class Op:
 class CNames:
     """How an op refers to C symbols: tensor pointers and constant arrays."""
 
-    def __init__(self, model: str, op_ids: dict[int, str], tensor_expr: dict[str, str]):
+    def __init__(self, model: str, op_ids: dict[int, str], tensor_expr: dict[str, str],
+                 scratch_expr: dict[int, str] | None = None):
         self.model = model
         self._op_ids = op_ids
         self._tensor_expr = tensor_expr
+        self._scratch_expr = scratch_expr or {}
+
+    def scratch(self, op: Op) -> str:
+        return self._scratch_expr[id(op)]
 
     def const(self, op: Op, suffix: str) -> str:
         return f"{self.model}_{self._op_ids[id(op)]}_{suffix}"

@@ -5,6 +5,8 @@ first, each placed at the lowest offset that overlaps no already-placed buffer
 alive at the same time. A tensor is alive from the op that writes it to the
 last op that reads it; the model input is written before op 0 and the output
 read after the last op. View ops (Reshape) give their output the input's bytes.
+An op's scratch buffer (``Op.scratch_bytes``: a conv's padded patches) is a
+buffer alive during that op alone, planned with the tensors.
 """
 from __future__ import annotations
 
@@ -30,6 +32,7 @@ class Plan:
     offsets: dict[str, int]
     arena_size: int
     buffers: list[Buffer] = field(default_factory=list)
+    scratch: dict[int, int] = field(default_factory=dict)  # op index -> offset of its scratch
 
     def ascii(self, width: int = 64) -> str:
         """One line per buffer: its place in the arena, lifetime at the left."""
@@ -71,6 +74,12 @@ def plan_memory(g: Graph) -> Plan:
         Buffer([r] + [t for t in g.tensors if root[t] == r and t != r], g.tensors[r].size, a, b)
         for r, (a, b) in spans.items()
     ]
+    scratch = {}
+    for i, op in enumerate(g.ops):
+        size = op.scratch_bytes(g)
+        if size:
+            scratch[i] = Buffer([f"{op.name} (scratch)"], size, i, i)
+    buffers += scratch.values()
     placed: list[Buffer] = []
     for buf in sorted(buffers, key=lambda b: (-b.size, b.first)):
         offset = 0
@@ -82,4 +91,4 @@ def plan_memory(g: Graph) -> Plan:
         placed.append(buf)
     offsets = {t: next(b.offset for b in buffers if b.tensors[0] == root[t]) for t in g.tensors}
     arena = max((b.offset + b.size for b in buffers), default=0)
-    return Plan(offsets, arena, buffers)
+    return Plan(offsets, arena, buffers, {i: b.offset for i, b in scratch.items()})

@@ -59,7 +59,7 @@ def write_project(out_dir: Path, g: Graph, cm: CModel, board: Board, test_inputs
     try:
         xq = np.asarray(test_inputs, dtype=np.int8).reshape((-1,) + g.input.shape)
         expected = int8_output(g, xq)
-        env = environment(board.arch)
+        env = environment()
         ctx = dict(version=__version__, board=board, name=cm.name, NAME=cm.name.upper(),
                    input_body=c_values(xq[0]), output_body=c_values(expected[0]), n_golden=len(xq),
                    inputs_body=c_values(xq), outputs_body=c_values(expected))

@@ -49,7 +49,7 @@ def batch_size(board: Board, input_size: int) -> int:
 def run_verify(p: Prepared, board: Board, n: int = 100) -> VerifyResult:
     g = p.graph
     target = get_target(board)
-    cm = render(g, source=p.path.name, arch=board.arch)
+    cm = render(g, source=p.path.name, board=board)
     xq = g.input.q.quantize(test_inputs(p, n))
     ref = run_int8(g, xq)
     want = ref[g.outputs[0]]

@@ -240,7 +240,7 @@ def test_pio_accepts_every_generated_project(runs, work, prepared, tmp_path):
     folders = [work / "out" / f"digits-{b}" for b in CLI_BOARDS] + [work / "build" / f"{WEIRD_STEM}-{CLI_BOARDS[0]}"]
     for name, data in BOARDS.items():
         board = get_board(name)
-        cm = render(p.graph, source=DIGITS.name, arch=board.arch)
+        cm = render(p.graph, source=DIGITS.name, board=board)
         folder = write_project(tmp_path / name, p.graph, cm, board, p.graph.input.q.quantize(p.calib[:1]))
         ini = (folder / "platformio.ini").read_text()
         assert f"[env:{name}]" in ini and f"board = {data['platformio']['board']}" in ini
@@ -435,7 +435,7 @@ def prepared():
 
     p = prepare(DIGITS, CALIB, warn=lambda m: None)
     board = get_board("uno")
-    return p, render(p.graph, source=DIGITS.name, arch=board.arch), board
+    return p, render(p.graph, source=DIGITS.name, board=board), board
 
 
 @pytest.mark.parametrize("exc", [OSError(28, "No space left on device"), RuntimeError("bug")])

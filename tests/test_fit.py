@@ -54,7 +54,7 @@ def test_real_cnn_fits_the_uno_and_runs_bit_exact(uno_cnn):
     assert acc > 0.9 and params > 5000
     p = prepare(path, calib)
     uno = get_board("uno")
-    fit = check_fit(p.graph, render(p.graph, arch="avr"), uno)
+    fit = check_fit(p.graph, render(p.graph, board=uno), uno)
     assert fit.measured, "avr-gcc must be installed (make test installs it)"
     assert fit.fits, fit.problems()
     assert fit.flash_budget == 32768 - uno.reserve_flash_bytes and fit.sram_budget == 2048 - uno.reserve_sram_bytes

@@ -63,7 +63,7 @@ def model_graphs(keras):
 def run_all(board_name, items):
     board = get_board(board_name)
     target = get_target(board)
-    rendered = [(g, render(g, arch=board.arch), xq) for g, xq in items]
+    rendered = [(g, render(g, board=board), xq) for g, xq in items]
     budget = RAM_FOR_ARENAS[board.arch]
     wrong, runs = [], 0
     for grp in groups(rendered, lambda it: it[1].plan.arena_size + it[0].input.size, budget):
@@ -106,7 +106,7 @@ def test_generated_sources_compile_for_every_board(tmp_path, keras):
 
     p = prepare(ROOT / "examples" / "digits_cnn.h5", ROOT / "examples" / "digits_calib.npz")
     for name, board in all_boards().items():
-        cm = render(p.graph, arch=board.arch)
+        cm = render(p.graph, board=board)
         proj = write_project(tmp_path / name, p.graph, cm, board, p.graph.input.q.quantize(p.calib[:2]))
         lib = proj / "lib" / cm.name
         cmd = [board.toolchain["cc"], *board.toolchain["cflags"], "-std=c99", "-Wall", "-Wextra", "-Werror",
@@ -124,7 +124,7 @@ def test_golden_unity_test_runs_on_host(tmp_path, keras):
 
     p = prepare(ROOT / "examples" / "digits_cnn.h5", ROOT / "examples" / "digits_calib.npz")
     board = get_board("uno")
-    cm = render(p.graph, arch="avr")
+    cm = render(p.graph, board=board)
     proj = write_project(tmp_path / "uno", p.graph, cm, board, p.graph.input.q.quantize(p.calib[:4]))
     lib = proj / "lib" / cm.name
     test_c = proj / "test" / "test_model" / "test_main.c"

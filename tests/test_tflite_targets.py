@@ -68,7 +68,7 @@ def cases(keras):
 def test_tflite_bytes_on_target(board_name, cases):
     board = get_board(board_name)
     target = get_target(board)
-    items = [(tm.graph, render(tm.graph, arch=board.arch), xq, want) for tm, xq, want in cases]
+    items = [(tm.graph, render(tm.graph, board=board), xq, want) for tm, xq, want in cases]
     wrong = []
     for grp in groups(items, lambda it: it[1].plan.arena_size + it[0].input.size, RAM_FOR_ARENAS[board.arch]):
         outs, _ = run_bundle(target, [it[0] for it in grp], [it[1] for it in grp], [it[2] for it in grp])

@@ -93,14 +93,24 @@ def channel_multipliers(in_scale: float, w_scales: np.ndarray, out_scale: float)
     return np.array(mults, dtype=np.int32), np.array(shifts, dtype=np.int8)
 
 
-def check_accumulator(op_name: str, depth: int, bias: np.ndarray) -> None:
-    """Refuse layers whose int32 accumulator could overflow: each product
-    (x - zp) * w is at most 255 * 128 = 32640 in magnitude."""
-    bound = depth * 32640 + int(np.abs(bias.astype(np.int64)).max(initial=0))
+def fold_input_offset(op_name: str, b_q: np.ndarray, w_sums: np.ndarray, zero_point: int, depth: int) -> np.ndarray:
+    """The int32 bias every conv / depthwise / dense kernel runs with: the
+    input zero point folded in at build time,
+        b_eff[c] = b[c] - zp * sum(w[c]),
+    so that acc = b_eff + sum(x * w) over every tap, a padded tap holding the
+    zero point (it then adds zp * w, which b_eff took away). Equal to TFLite's
+    b + sum((x - zp) * w) for every input.
+
+    Refuses layers whose accumulator could leave int32 on the way: kernels add
+    the products x * w (|x * w| <= 128 * 127 = 16256) to b_eff one by one, so
+    |b_eff| + depth * 16256 must fit. That bound also covers the true sum."""
+    b_eff = b_q.astype(np.int64) - int(zero_point) * np.asarray(w_sums, dtype=np.int64)
+    bound = int(np.abs(b_eff).max(initial=0)) + depth * 16256
     if bound > INT32_MAX:
         raise ValueError(
             f"layer {op_name!r}: {depth} products per output could overflow the int32 accumulator"
         )
+    return b_eff.astype(np.int32)
 
 
 def c_array_args(*values) -> str:

@@ -14,7 +14,7 @@ from .common import (
     from_file,
     as_hwc,
     channel_multipliers,
-    check_accumulator,
+    fold_input_offset,
     padding_2d,
     quantize_bias,
     quantize_per_channel,
@@ -39,6 +39,7 @@ class Conv2D(Op):
     b_q: np.ndarray | None = None  # int32 (COUT,)
     mult: np.ndarray | None = None
     shift: np.ndarray | None = None
+    b_eff: np.ndarray | None = None  # int32 (COUT,): b_q with the input zero point folded in
 
     @property
     def ksize(self):
@@ -61,7 +62,8 @@ class Conv2D(Op):
         if self.b_q is None:
             self.b_q = quantize_bias(self.bias, qi.scale, self.w_scales, cout)
         self.mult, self.shift = channel_multipliers(qi.scale, self.w_scales, qo.scale)
-        check_accumulator(self.name, int(np.prod(self.w_q.shape[:3])), self.b_q)
+        w_sums = self.w_q.astype(np.int64).sum(axis=(0, 1, 2))
+        self.b_eff = fold_input_offset(self.name, self.b_q, w_sums, qi.zero_point, int(np.prod(self.w_q.shape[:3])))
 
     def forward_int8(self, g, xs):
         qi, qo = g.q(self.inputs[0]), g.q(self.outputs[0])
@@ -73,11 +75,27 @@ class Conv2D(Op):
         y = requantize(acc, self.mult.astype(np.int64), self.shift.astype(np.int64), qo.zero_point, lo, hi)
         return y.reshape((x.shape[0],) + g.shape(self.outputs[0]))
 
+    @property
+    def pointwise(self) -> bool:
+        """A 1x1 convolution with stride 1 and no padding: a dense layer over
+        the pixels, and run by the dense kernel."""
+        return tuple(self.ksize) == (1, 1) and tuple(self.strides) == (1, 1) and self.pads == ((0, 0), (0, 0))
+
+    def kernels(self, g):
+        return ["dense"] if self.pointwise else ["conv2d"]
+
+    def scratch_bytes(self, g):
+        """Two input patches (KH x KW x CIN each): a kernel copies a window
+        that overlaps the padding there, the padded taps set to the zero point."""
+        if self.pointwise or not any(p for pair in self.pads for p in pair):
+            return 0
+        kh, kw, cin = self.w_q.shape[:3]
+        return 2 * kh * kw * cin
+
     def constants(self):
-        has_bias = self.bias is not None or bool(np.any(self.b_q))
         arrays = [CArray("w", "int8_t", self.w_q.transpose(3, 0, 1, 2))]  # OHWI
-        if has_bias:
-            arrays.append(CArray("b", "int32_t", self.b_q))
+        if np.any(self.b_eff):
+            arrays.append(CArray("b", "int32_t", self.b_eff))
         arrays += [CArray("m", "int32_t", self.mult), CArray("s", "int8_t", self.shift)]
         return arrays
 
@@ -88,12 +106,16 @@ class Conv2D(Op):
         names = {a.suffix for a in self.constants()}
         bias = c.const(self, "b") if "b" in names else "NULL"
         lo, hi = self.act_range(g)
+        head = (f"{c.tensor(self.inputs[0])}, {c.tensor(self.outputs[0])}, "
+                f"{c.const(self, 'w')}, {bias}, {c.const(self, 'm')}, {c.const(self, 's')}")
+        tail = f"{g.q(self.outputs[0]).zero_point}, {lo}, {hi});"
+        if self.pointwise:
+            return f"mcg_dense_s8({head}, {oh * ow}, {ic}, {oc}, {tail}"
+        scratch = c.scratch(self) if self.scratch_bytes(g) else "NULL"
         return (
-            f"mcg_conv2d_s8({c.tensor(self.inputs[0])}, {c.tensor(self.outputs[0])}, "
-            f"{c.const(self, 'w')}, {bias}, {c.const(self, 'm')}, {c.const(self, 's')}, "
+            f"mcg_conv2d_s8({head}, {scratch}, "
             f"{ih}, {iw}, {ic}, {oh}, {ow}, {oc}, {kh}, {kw}, {self.strides[0]}, {self.strides[1]}, "
-            f"{self.pads[0][0]}, {self.pads[1][0]}, {-g.q(self.inputs[0]).zero_point}, "
-            f"{g.q(self.outputs[0]).zero_point}, {lo}, {hi});"
+            f"{self.pads[0][0]}, {self.pads[1][0]}, {g.q(self.inputs[0]).zero_point}, {tail}"
         )
 
     def macs(self, g):

@@ -10,7 +10,7 @@ from ..ir import CArray, Op
 from ..rounding import quantize_multiplier, requantize
 from . import keras_layer, tflite_op
 from .activation import add_with_activation, keras_activation
-from .common import channel_multipliers, from_file, check_accumulator, quantize_bias, quantize_per_channel
+from .common import channel_multipliers, from_file, fold_input_offset, quantize_bias, quantize_per_channel
 
 
 @dataclass(kw_only=True)
@@ -26,6 +26,7 @@ class Dense(Op):
     b_q: np.ndarray | None = None
     mult: np.ndarray | None = None
     shift: np.ndarray | None = None
+    b_eff: np.ndarray | None = None  # int32 (OUT,): b_q with the input zero point folded in
 
     def forward_float(self, g, xs):
         y = xs[0].astype(np.float64) @ self.weights.astype(np.float64)
@@ -41,7 +42,8 @@ class Dense(Op):
         if self.b_q is None:
             self.b_q = quantize_bias(self.bias, qi.scale, self.w_scales, n_out)
         self.mult, self.shift = channel_multipliers(qi.scale, self.w_scales, qo.scale)
-        check_accumulator(self.name, self.w_q.shape[0], self.b_q)
+        w_sums = self.w_q.astype(np.int64).sum(axis=0)
+        self.b_eff = fold_input_offset(self.name, self.b_q, w_sums, qi.zero_point, self.w_q.shape[0])
 
     def forward_int8(self, g, xs):
         qi, qo = g.q(self.inputs[0]), g.q(self.outputs[0])
@@ -50,12 +52,12 @@ class Dense(Op):
         return requantize(acc, self.mult.astype(np.int64), self.shift.astype(np.int64), qo.zero_point, lo, hi)
 
     def has_bias(self) -> bool:
-        return self.bias is not None or bool(np.any(self.b_q))
+        return bool(np.any(self.b_eff))
 
     def constants(self):
         arrays = [CArray("w", "int8_t", self.w_q.T)]  # (OUT, IN): rows contiguous
         if self.has_bias():
-            arrays.append(CArray("b", "int32_t", self.b_q))
+            arrays.append(CArray("b", "int32_t", self.b_eff))
         return arrays + [CArray("m", "int32_t", self.mult), CArray("s", "int8_t", self.shift)]
 
     def c_call(self, g, c):
@@ -66,7 +68,7 @@ class Dense(Op):
         return (
             f"mcg_dense_s8({c.tensor(self.inputs[0])}, {c.tensor(self.outputs[0])}, "
             f"{c.const(self, 'w')}, {bias}, {c.const(self, 'm')}, {c.const(self, 's')}, "
-            f"{rows}, {n_in}, {n_out}, {-g.q(self.inputs[0]).zero_point}, "
+            f"{rows}, {n_in}, {n_out}, "
             f"{g.q(self.outputs[0]).zero_point}, {lo}, {hi});"
         )
 

@@ -16,7 +16,7 @@ from .common import (
     from_file,
     as_hwc,
     channel_multipliers,
-    check_accumulator,
+    fold_input_offset,
     quantize_bias,
     quantize_per_channel,
     to_nhwc,
@@ -40,6 +40,7 @@ class DepthwiseConv2D(Op):
     b_q: np.ndarray | None = None
     mult: np.ndarray | None = None
     shift: np.ndarray | None = None
+    b_eff: np.ndarray | None = None  # int32 (COUT,): b_q with the input zero point folded in
 
     @property
     def multiplier(self) -> int:
@@ -64,7 +65,8 @@ class DepthwiseConv2D(Op):
         if self.b_q is None:
             self.b_q = quantize_bias(self.bias, qi.scale, self.w_scales, cin * dm)
         self.mult, self.shift = channel_multipliers(qi.scale, self.w_scales, qo.scale)
-        check_accumulator(self.name, kh * kw, self.b_q)
+        w_sums = self.w_q.astype(np.int64).sum(axis=(0, 1))
+        self.b_eff = fold_input_offset(self.name, self.b_q, w_sums, qi.zero_point, kh * kw)
 
     def forward_int8(self, g, xs):
         qi, qo = g.q(self.inputs[0]), g.q(self.outputs[0])
@@ -80,12 +82,12 @@ class DepthwiseConv2D(Op):
         return y.reshape((x.shape[0],) + g.shape(self.outputs[0]))
 
     def has_bias(self) -> bool:
-        return self.bias is not None or bool(np.any(self.b_q))
+        return bool(np.any(self.b_eff))
 
     def constants(self):
         arrays = [CArray("w", "int8_t", self.w_q)]
         if self.has_bias():
-            arrays.append(CArray("b", "int32_t", self.b_q))
+            arrays.append(CArray("b", "int32_t", self.b_eff))
         return arrays + [CArray("m", "int32_t", self.mult), CArray("s", "int8_t", self.shift)]
 
     def c_call(self, g, c):
@@ -98,7 +100,7 @@ class DepthwiseConv2D(Op):
             f"mcg_depthwise_conv2d_s8({c.tensor(self.inputs[0])}, {c.tensor(self.outputs[0])}, "
             f"{c.const(self, 'w')}, {bias}, {c.const(self, 'm')}, {c.const(self, 's')}, "
             f"{ih}, {iw}, {ic}, {oh}, {ow}, {oc}, {kh}, {kw}, {self.strides[0]}, {self.strides[1]}, "
-            f"{self.pads[0][0]}, {self.pads[1][0]}, {self.multiplier}, {-g.q(self.inputs[0]).zero_point}, "
+            f"{self.pads[0][0]}, {self.pads[1][0]}, {self.multiplier}, {g.q(self.inputs[0]).zero_point}, "
             f"{g.q(self.outputs[0]).zero_point}, {lo}, {hi});"
         )
 

@@ -12,8 +12,12 @@
 
 /* Compile with -DMCG_TRACE_HOOK=fn to have fn(layer index, output, bytes)
  * called after each layer; the host check uses it to name the first layer
- * whose output differs from the reference. Off (and free) by default. */
-#ifdef MCG_TRACE_HOOK
+ * whose output differs from the reference. Off (and free) by default.
+ * -DMCG_TRACE_INCLUDE='"file.h"' takes MCG_TRACE(i, p, n) from that header
+ * instead: the harness's timing builds (firmware/harness/mcg_timing.h). */
+#if defined(MCG_TRACE_INCLUDE)
+#include MCG_TRACE_INCLUDE
+#elif defined(MCG_TRACE_HOOK)
 void MCG_TRACE_HOOK(int16_t layer, const int8_t *data, uint32_t bytes);
 #define MCG_TRACE(i, p, n) MCG_TRACE_HOOK((int16_t)(i), (p), (uint32_t)(n))
 #else

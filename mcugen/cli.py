@@ -1,4 +1,4 @@
-"""The command line: build, check, inspect, boards."""
+"""The command line: build, check, inspect, verify, bench, compare, eval, flash, boards."""
 from __future__ import annotations
 
 import functools
@@ -124,10 +124,151 @@ def verify(model, board_name, calib, n, as_json, quantizer):
         out.print(f"bit-exact on {board.name}: {r.bit_exact}/{r.inputs} inputs ({r.simulator})")
         if r.first_mismatch_layer:
             out.print(f"first layer that differs: {r.first_mismatch_layer}")
-        out.print(f"{r.unit} per inference: {r.count:,} ({r.per_mac:.1f} per MAC, {r.macs:,} MACs)")
+        out.print(f"{r.unit} per inference: {r.count:,} ({r.per_mac:.1f} per MAC, {r.macs:,} MACs); "
+                  f"{r.ms:,.2f} ms {r.ms_note}")
         out.print(f"flash: {r.flash_bytes:,} bytes; SRAM: {r.sram_bytes:,} bytes static + {r.stack_bytes:,} "
                   f"bytes stack (linked ELF, measured in the simulator; test vectors excluded)")
     sys.exit(0 if r.bit_exact == r.inputs else 1)
+
+
+def _writable_file(path: Path | None, suffix: str, what: str) -> None:
+    """Refuse an output file that could not be written, before any work."""
+    if path is None:
+        return
+    if path.suffix.lower() != suffix:
+        raise McugenError(f"{what} {path}: the file name must end in {suffix}")
+    parent = path.parent if str(path.parent) else Path(".")
+    if not parent.is_dir():
+        raise McugenError(f"{what} {path}: folder {parent} does not exist")
+    if path.is_dir():
+        raise McugenError(f"{what} {path}: is a folder")
+    import os
+
+    if not os.access(parent, os.W_OK) or (path.exists() and not os.access(path, os.W_OK)):
+        raise McugenError(f"{what} {path}: not writable")
+
+
+def _write_atomic(path: Path, write) -> None:
+    """write(tmp) then rename: a failure leaves nothing half-written."""
+    import os
+    import tempfile
+
+    fd, tmp = tempfile.mkstemp(dir=path.parent if str(path.parent) else ".", prefix=f".{path.name}.")
+    os.close(fd)
+    try:
+        write(Path(tmp))
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+MODEL_SUFFIXES = (".h5", ".keras", ".tflite")
+
+
+@main.command()
+@click.argument("models", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("--board", "board_name", required=True, help="Target board (see `mcugen boards`).")
+@calib_opt
+@click.option("-n", "n", default=10, show_default=True, type=click.IntRange(min=1),
+              help="Inputs per model (all checked byte for byte; the count is the largest).")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object on stdout.")
+@click.option("--layers", "show_layers", is_flag=True, help="Also time every layer (a second, timing build).")
+@click.option("--plot", type=click.Path(path_type=Path), help="Write a PNG of the per-layer split (implies --layers).")
+@click.option("--save", type=click.Path(path_type=Path), help="Also write the JSON report to this .json file.")
+@quantizer_opt
+@user_errors
+def bench(models, board_name, calib, n, as_json, show_layers, plot, save, quantizer):
+    """Speed and size of each MODEL on BOARD, measured in its simulator."""
+    from .bench import notes, plot_layers, run_bench
+    from .boards import get_board
+    from .pipeline import prepare
+
+    board = get_board(board_name)
+    for m in models:
+        if not m.is_file():
+            raise McugenError(f"{m}: no such file")
+        if m.suffix.lower() not in MODEL_SUFFIXES:
+            raise McugenError(f"{m}: not a model file (expected {', '.join(MODEL_SUFFIXES)})")
+    _writable_file(plot, ".png", "--plot")
+    _writable_file(save, ".json", "--save")
+    if plot is not None:
+        import importlib.util
+
+        if importlib.util.find_spec("matplotlib") is None:
+            raise McugenError("--plot needs matplotlib: pip install matplotlib")
+    layers = show_layers or plot is not None
+    results = []
+    for m in models:
+        with err.status(f"{m.name} on {board.name} ...", spinner="dots") if err.is_terminal else _nothing():
+            p = prepare(m, calib, warn=_warn, quantizer=quantizer)
+            results.append(run_bench(p, board, n=n, layers=layers))
+    unit = results[0].verify.unit
+    report = {"board": board.name, "simulator": results[0].verify.simulator, "unit": unit,
+              "notes": notes(unit, board.clock_hz), "models": [r.to_json() for r in results]}
+    if plot is not None:
+        _write_atomic(plot, lambda tmp: plot_layers(results, tmp))
+    if save is not None:
+        _write_atomic(save, lambda tmp: tmp.write_text(json.dumps(report, indent=1) + "\n"))
+    if as_json:
+        click.echo(json.dumps(report))
+    else:
+        _print_bench(results, board, unit, report["notes"], layers)
+        if plot is not None:
+            out.print(f"per-layer plot: {plot}")
+        if save is not None:
+            out.print(f"JSON report: {save}")
+    sys.exit(0 if all(r.verify.bit_exact == r.verify.inputs for r in results) else 1)
+
+
+class _nothing:
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False
+
+
+def _print_bench(results, board, unit, notes, layers) -> None:
+    v0 = results[0].verify
+    if v0.simulator_note:
+        out.print(f"note: {v0.simulator_note}")
+    ms_head = "ms" if unit == "cycles" else "ms (1 instr/cycle)"
+    table = Table(title=f"mcugen bench on {board.name}: {v0.simulator}, {board.clock_hz / 1e6:g} MHz")
+    for col in ("model", "MACs", f"{unit} / inference", "per MAC", ms_head, "flash", "RAM static + stack",
+                "bit-exact"):
+        table.add_column(col, justify="left" if col == "model" else "right")
+    for r in results:
+        v = r.verify
+        table.add_row(r.model, f"{v.macs:,}", f"{v.count:,}", f"{v.per_mac:.2f}", f"{v.ms:,.2f}",
+                      f"{v.flash_bytes:,} B", f"{v.sram_bytes:,} + {v.stack_bytes:,} B",
+                      f"{v.bit_exact}/{v.inputs}" + ("" if v.bit_exact == v.inputs else " NO"))
+    out.print(table)
+    for note in notes:
+        out.print(f"note: {note}")
+    for r in results:
+        if r.verify.first_mismatch_layer:
+            out.print(f"{r.model}: first layer that differs: {r.verify.first_mismatch_layer}")
+    if not layers:
+        return
+    for r in results:
+        s = r.split
+        lt = Table(title=f"{r.model} per layer on {board.name} (input 0: {s.total:,} {unit})")
+        for col in ("#", "layer", "op", "", "output", "MACs", unit, "share", "per MAC"):
+            lt.add_column(col, justify="right" if col in ("#", "MACs", unit, "share", "per MAC") else "left")
+        for la in s.layers:
+            # A layer with (next to) no code can come out a few counts below zero.
+            count = f"< {s.resolution}" if la.measured_zero and s.resolution > 1 else f"{max(la.count, 0):,}"
+            lt.add_row(str(la.index), la.name, la.op, la.detail, str(tuple(la.output)), f"{la.macs:,}", count,
+                       f"{max(la.share, 0.0):.1%}", "-" if la.per_mac is None else f"{la.per_mac:.2f}")
+        lt.add_row("", "(output copy, return)", "", "", "", "", f"{s.rest:,}", f"{s.rest / s.total:.1%}", "")
+        out.print(lt)
+        step = "exact" if s.resolution == 1 else f"in steps of {s.resolution}"
+        out.print(f"per layer: timer differences ({step}) less one stamp ({s.stamp_cost:.3g} {unit}) each; layer 0 "
+                  f"includes the call and the copy of the input. Sum {s.accounted:,} vs {s.total:,} untimed: "
+                  f"{s.unattributed:+,} ({'within' if s.consistent else 'OUTSIDE'} the tolerance of "
+                  f"{s.tolerance:.0f}: two timer steps + half a stamp per layer)")
 
 
 @main.command()

@@ -2,7 +2,7 @@
 instruction-set simulator, every output byte compared with the reference."""
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
@@ -28,17 +28,39 @@ class VerifyResult:
     stack_bytes: int
     first_mismatch_layer: str | None
     simulator_note: str | None = None  # set when the board itself is not simulated
+    clock_hz: int = 0  # the board's clock
+    counts: list[int] = field(default_factory=list, repr=False)  # per input, in order
 
     @property
     def per_mac(self) -> float:
         return self.count / self.macs if self.macs else 0.0
 
+    @property
+    def ms(self) -> float:
+        """Milliseconds per inference at the board's clock (for an instruction
+        count: if every instruction took one cycle)."""
+        return 1000.0 * self.count / self.clock_hz if self.clock_hz else 0.0
+
+    @property
+    def ms_note(self) -> str:
+        return ms_note(self.unit, self.clock_hz)
+
     def to_json(self) -> dict:
         d = asdict(self)
+        d.pop("counts")
         d[self.unit] = d.pop("count")
         d.pop("unit")
         d[f"{self.unit}_per_mac"] = round(self.per_mac, 3)
+        d["ms"] = round(self.ms, 3)
+        d["ms_note"] = self.ms_note
         return d
+
+
+def ms_note(unit: str, clock_hz: int) -> str:
+    """What a millisecond figure means: cycles are the board's; QEMU counts
+    instructions, which are milliseconds only if each took one cycle."""
+    mhz = f"{clock_hz / 1e6:g} MHz"
+    return f"at {mhz}" if unit == "cycles" else f"at {mhz} if every instruction took one cycle"
 
 
 def batch_size(board: Board, input_size: int) -> int:
@@ -88,4 +110,6 @@ def run_verify(p: Prepared, board: Board, n: int = 100) -> VerifyResult:
         stack_bytes=run.stack_bytes,
         first_mismatch_layer=first,
         simulator_note=note,
+        clock_hz=board.clock_hz,
+        counts=counts,
     )

@@ -3,7 +3,9 @@
  * with SysTick at the processor clock (24-bit down-counter, wraps counted by
  * its interrupt), and reports over a CMSDK APB UART:
  *   "O <output bytes in hex> <count>" per input, "S <peak stack bytes>",
- *   "E" at the end; in trace builds also "L <layer> <bytes in hex>".
+ *   "E" at the end; in trace builds also "L <layer> <bytes in hex>"; in
+ * timing builds (-DMCG_TIMING_LAYERS, mcg_timing.h) the count of each layer
+ * (see timing_report below).
  * <count> is SysTick ticks times MCG_COUNT_PER_TICK: on a real chip SysTick
  * counts core cycles (MCG_COUNT_PER_TICK 1); under QEMU's -icount the build
  * sets it to the instructions per tick (see mcugen/targets/arm.py).
@@ -20,6 +22,7 @@
 #include <stdint.h>
 
 #include "mcg_arch.h"
+#include "mcg_timing.h"
 #include "mcg_vectors.h"
 
 #ifndef MCG_UART_BASE
@@ -194,7 +197,67 @@ static uint32_t stack_peak(void)
 
 /* ------------------------------------------------------------ the run */
 
-#ifdef MCG_TRACE_HOOK
+#ifdef MCG_TIMING_LAYERS
+/* Timing builds: MCG_TRACE stores SysTick after each layer (mcg_timing.h);
+ * the differences are printed after the inference ("T <layer> <count>"), so
+ * printing costs nothing. Layer i's count is stamp[i] - stamp[i-1] (stamp[-1]:
+ * the read before the invoke call): besides the layer it holds one stamp (a
+ * timer read and a store); layer 0 also holds the invoke call and the copy of
+ * the input into the arena; "R <count>" is what follows the last layer (the
+ * output copy, the return). Stamps are ticks modulo 2^24, so one layer must
+ * take fewer than 2^24 ticks (the host checks that the counts add up to the
+ * timed inference). "H <64 stamps> <one timer read>", printed once, gives the
+ * cost of a stamp for the host to subtract. */
+volatile uint32_t mcg_timing_stamps[MCG_TIMING_LAYERS];
+
+#define STAMP_4 MCG_TRACE(0, 0, 0); MCG_TRACE(0, 0, 0); MCG_TRACE(0, 0, 0); MCG_TRACE(0, 0, 0);
+#define STAMP_16 STAMP_4 STAMP_4 STAMP_4 STAMP_4
+#define STAMP_64 STAMP_16 STAMP_16 STAMP_16 STAMP_16
+
+static void timing_calibrate(void)
+{
+    uint64_t a, b, c;
+    a = ticks_now();
+    b = ticks_now();
+    STAMP_64
+    c = ticks_now();
+    uart_putc('H');
+    uart_putc(' ');
+    uart_u64((c - b) * MCG_COUNT_PER_TICK);
+    uart_putc(' ');
+    uart_u64((b - a) * MCG_COUNT_PER_TICK);
+    uart_putc('\n');
+}
+
+/* Layer i's stamp in ticks (modulo 2^24), counting up as ticks_now does. */
+static uint32_t stamp_ticks(uint32_t i)
+{
+    return SYST_MAX - mcg_timing_stamps[i];
+}
+
+static void uart_ticks(uint32_t ticks)
+{
+    uart_u64((uint64_t)(ticks & MCG_TIMER_MASK) * MCG_COUNT_PER_TICK);
+}
+
+static void timing_report(uint64_t t0, uint64_t t1)
+{
+    uint32_t i, prev = (uint32_t)t0;
+    for (i = 0; i < MCG_TIMING_LAYERS; ++i) {
+        uart_putc('T');
+        uart_putc(' ');
+        uart_u64(i);
+        uart_putc(' ');
+        uart_ticks(stamp_ticks(i) - prev);
+        uart_putc('\n');
+        prev = stamp_ticks(i);
+    }
+    uart_putc('R');
+    uart_putc(' ');
+    uart_ticks((uint32_t)t1 - prev);
+    uart_putc('\n');
+}
+#elif defined(MCG_TRACE_HOOK)
 /* Trace builds: "L <layer> <bytes in hex>" after each layer. */
 void MCG_TRACE_HOOK(int16_t layer, const int8_t *data, uint32_t bytes)
 {
@@ -218,6 +281,9 @@ int main(void)
     paint_stack();
     uart_init();
     timer_start();
+#ifdef MCG_TIMING_LAYERS
+    timing_calibrate();
+#endif
     for (n = 0; n < MCG_VEC_COUNT; ++n) {
         uint64_t t0, t1;
         for (i = 0; i < MCG_VEC_INPUT_SIZE; ++i) {
@@ -234,6 +300,9 @@ int main(void)
         uart_putc(' ');
         uart_u64((t1 - t0) * MCG_COUNT_PER_TICK);
         uart_putc('\n');
+#ifdef MCG_TIMING_LAYERS
+        timing_report(t0, t1);
+#endif
     }
     uart_putc('S');
     uart_putc(' ');

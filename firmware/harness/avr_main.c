@@ -3,6 +3,9 @@
  * (prescaler 1, overflows counted by interrupt), and reports over USART0:
  *   "O <output bytes in hex> <cycles>" per input, "S <peak stack bytes>",
  *   "E" at the end; then sleeps with interrupts off, which ends simavr.
+ * Trace builds (-DMCG_TRACE_HOOK=...) also print "L <layer> <bytes in hex>"
+ * after each layer; timing builds (-DMCG_TIMING_LAYERS, mcg_timing.h) the
+ * cycles of each layer (see timing_report below).
  * The same file runs on a real ATmega: read its serial port at 115200 baud. */
 #include <avr/interrupt.h>
 #include <avr/io.h>
@@ -10,16 +13,17 @@
 #include <stdint.h>
 
 #include "mcg_arch.h"
+#include "mcg_timing.h"
 #include "mcg_vectors.h"
 
 #define STACK_PAINT 0xA5
 
 extern uint8_t __heap_start;
-static volatile uint16_t timer_overflows;
+volatile uint16_t mcg_timer_overflows;
 
 ISR(TIMER1_OVF_vect)
 {
-    ++timer_overflows;
+    ++mcg_timer_overflows;
 }
 
 static void uart_putc(char c)
@@ -49,21 +53,56 @@ static void uart_u32(uint32_t v)
     }
 }
 
-static uint32_t cycles_now(void)
+#ifdef MCG_TIMING_LAYERS
+/* Timing builds: MCG_TRACE stores the timer after each layer (mcg_timing.h);
+ * the differences are printed after the inference ("T <layer> <cycles>"),
+ * so printing costs nothing. Layer i's count is stamp[i] - stamp[i-1]
+ * (stamp[-1]: the read before the invoke call): besides the layer it holds
+ * one stamp (a timer read and a store); layer 0 also holds the invoke call
+ * and the copy of the input into the arena; "R <cycles>" is what follows the
+ * last layer (the output copy, the return). They add up exactly to the timed
+ * inference. "H <64 stamps> <one timer read>", printed once, gives the cost
+ * of a stamp for the host to subtract. */
+volatile uint32_t mcg_timing_stamps[MCG_TIMING_LAYERS];
+
+#define STAMP_4 MCG_TRACE(0, 0, 0); MCG_TRACE(0, 0, 0); MCG_TRACE(0, 0, 0); MCG_TRACE(0, 0, 0);
+#define STAMP_16 STAMP_4 STAMP_4 STAMP_4 STAMP_4
+#define STAMP_64 STAMP_16 STAMP_16 STAMP_16 STAMP_16
+
+static void timing_calibrate(void)
 {
-    uint16_t t, ov;
-    const uint8_t sreg = SREG;
-    cli();
-    t = TCNT1;
-    ov = timer_overflows;
-    if ((TIFR1 & (1 << TOV1)) && t < 0x8000) {
-        ++ov; /* overflow pending, not yet counted */
-    }
-    SREG = sreg;
-    return ((uint32_t)ov << 16) | t;
+    uint32_t a, b, c;
+    a = mcg_timer_now();
+    b = mcg_timer_now();
+    STAMP_64
+    c = mcg_timer_now();
+    uart_putc('H');
+    uart_putc(' ');
+    uart_u32(c - b);
+    uart_putc(' ');
+    uart_u32(b - a);
+    uart_putc('\n');
 }
 
-#ifdef MCG_TRACE_HOOK
+static void timing_report(uint32_t t0, uint32_t t1)
+{
+    uint16_t i;
+    uint32_t prev = t0;
+    for (i = 0; i < MCG_TIMING_LAYERS; ++i) {
+        uart_putc('T');
+        uart_putc(' ');
+        uart_u32(i);
+        uart_putc(' ');
+        uart_u32(mcg_timing_stamps[i] - prev);
+        uart_putc('\n');
+        prev = mcg_timing_stamps[i];
+    }
+    uart_putc('R');
+    uart_putc(' ');
+    uart_u32(t1 - prev);
+    uart_putc('\n');
+}
+#elif defined(MCG_TRACE_HOOK)
 /* Trace builds: "L <layer> <bytes in hex>" after each layer. */
 void MCG_TRACE_HOOK(int16_t layer, const int8_t *data, uint32_t bytes)
 {
@@ -112,14 +151,17 @@ int main(void)
     TCCR1B = (1 << CS10);
     TIMSK1 = (1 << TOIE1);
     sei();
+#ifdef MCG_TIMING_LAYERS
+    timing_calibrate();
+#endif
     for (n = 0; n < MCG_VEC_COUNT; ++n) {
         uint32_t t0, t1;
         for (i = 0; i < MCG_VEC_INPUT_SIZE; ++i) {
             in[i] = MCG_READ_S8(&mcg_vec_inputs[(mcg_idx_t)n * MCG_VEC_INPUT_SIZE + i]);
         }
-        t0 = cycles_now();
+        t0 = mcg_timer_now();
         MCG_VEC_INVOKE(in, out);
-        t1 = cycles_now();
+        t1 = mcg_timer_now();
         uart_putc('O');
         uart_putc(' ');
         for (i = 0; i < MCG_VEC_OUTPUT_SIZE; ++i) {
@@ -128,6 +170,9 @@ int main(void)
         uart_putc(' ');
         uart_u32(t1 - t0);
         uart_putc('\n');
+#ifdef MCG_TIMING_LAYERS
+        timing_report(t0, t1);
+#endif
     }
     uart_putc('S');
     uart_putc(' ');

@@ -22,6 +22,23 @@ ANSI = re.compile(r"\x1b\[[0-9;]*m")
 
 
 @dataclass
+class Timing:
+    """What a timing build reports for its first inference (the harness's
+    "H", "T" and "R" lines, in the target's unit)."""
+
+    layers: list[int]  # per layer: timer difference since the previous layer's stamp
+    rest: int  # after the last layer's stamp: the output copy, the return
+    stamps_64: int  # 64 back-to-back stamps (plus one timer read)
+    timer_read: int  # one timer read
+    resolution: int  # every count is a multiple of this (1 on AVR, 40 or 50 under QEMU)
+
+    @property
+    def stamp_cost(self) -> float:
+        """What one stamp (a timer read and a store) adds to a layer's count."""
+        return max(self.stamps_64 - self.timer_read, 0) / 64
+
+
+@dataclass
 class TargetRun:
     outputs: np.ndarray  # (N, *output shape) int8
     counts: list[int]  # per inference, in `unit`
@@ -31,6 +48,7 @@ class TargetRun:
     stack_bytes: int  # measured peak (painted stack)
     simulator: str  # what ran it, e.g. "simavr atmega328p"
     layers: dict[int, np.ndarray] = field(default_factory=dict)  # trace builds: layer -> bytes
+    timing: Timing | None = None  # timing builds
 
 
 def vectors_header(cm: CModel, xq: np.ndarray) -> str:
@@ -70,6 +88,36 @@ def parse_uart(text: str, g: Graph) -> tuple[np.ndarray, list[int], int, dict[in
     if not outs or not re.search(r"^E[.\s]*$", text, re.M):
         raise McugenError(f"the simulated program did not finish; it printed: {text.strip()[-400:]!r}")
     return np.stack(outs).reshape((len(outs),) + g.output.shape), counts, stack, layers
+
+
+def parse_timing(text: str, n_layers: int, resolution: int, total: int) -> Timing:
+    """The first inference's per-layer counts from a timing build's output;
+    they must add up to that inference's count (``total``, its "O" line)."""
+    text = ANSI.sub("", text).replace("\r", "")
+    h = re.search(r"^H (\d+) (\d+)[.\s]*$", text, re.M)
+    per: dict[int, int] = {}
+    rest = None
+    for m in re.finditer(r"^([TR]) (\d+)(?: (\d+))?[.\s]*$", text, re.M):
+        if m.group(1) == "T" and m.group(3) is not None:
+            per.setdefault(int(m.group(2)), int(m.group(3)))
+        elif m.group(1) == "R" and m.group(3) is None and rest is None:
+            rest = int(m.group(2))
+    if h is None or rest is None or sorted(per) != list(range(n_layers)):
+        raise McugenError(f"the timing build did not report every layer; it printed: {text.strip()[-400:]!r}")
+    t = Timing([per[i] for i in range(n_layers)], rest, int(h.group(1)), int(h.group(2)), resolution)
+    if sum(t.layers) + t.rest != total:
+        raise McugenError(f"the per-layer counts add up to {sum(t.layers) + t.rest:,}, not to the inference's "
+                          f"{total:,} (a layer longer than the timer's period?)")
+    return t
+
+
+def hook_defines(trace: bool, timing_layers: int) -> list[str]:
+    """What the harness does after each layer: a trace build prints the
+    layer's output, a timing build stores the timer (firmware/harness/
+    mcg_timing.h, on the include path) and prints the count of each layer."""
+    if timing_layers:
+        return [f"-DMCG_TIMING_LAYERS={timing_layers}", '-DMCG_TRACE_INCLUDE="mcg_timing.h"']
+    return ["-DMCG_TRACE_HOOK=mcg_target_trace"] if trace else []
 
 
 def model_sources(folder: Path) -> list[str]:

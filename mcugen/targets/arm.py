@@ -42,7 +42,7 @@ from ..emit import CModel
 from ..errors import McugenError
 from ..ir import Graph
 from ..resources import firmware_dir
-from . import TargetRun, elf_size, model_sources, parse_uart, tool, vectors_header
+from . import TargetRun, elf_size, hook_defines, model_sources, parse_timing, parse_uart, tool, vectors_header
 
 CFLAGS = ["-std=c99", "-Wall", "-Wextra", "-Werror", "-ffunction-sections", "-fdata-sections"]
 LDFLAGS = ["-Wl,--gc-sections", "-nostartfiles", "--specs=nano.specs"]
@@ -106,11 +106,18 @@ class ArmTarget:
             raise McugenError(f"board {board.name}: {name} ({self.machine.core}) cannot run {board.core} code")
 
     @property
+    def resolution(self) -> int:
+        """Every count is a whole number of SysTick ticks: this many instructions."""
+        return self.machine.instructions_per_tick
+
+    @property
     def simulator(self) -> str:
         s = f"qemu {self.machine_name} ({self.machine.core})"
         return s if self.board.core == self.machine.core else f"{s} running {self.board.core} code"
 
-    def compile(self, folder: Path, cm: CModel, xq: np.ndarray, trace: bool = False) -> Path:
+    def compile(self, folder: Path, cm: CModel, xq: np.ndarray, trace: bool = False,
+                timing_layers: int = 0) -> Path:
+        """trace: print every layer's output; timing_layers: time each of that many layers."""
         cc = tool(self.board.toolchain["cc"], self.packages)
         cm.write(folder)
         (folder / "mcg_vectors.h").write_text(vectors_header(cm, xq))
@@ -122,7 +129,7 @@ class ArmTarget:
             defines.append("-DMCG_TRAP_UNALIGNED")  # a v7-M core behaving as a v6-M one would
         elf = folder / "model.elf"
         cmd = [cc, *self.board.toolchain["cflags"], *CFLAGS, *LDFLAGS, "-T", m.linker_script, "-L", str(harness),
-               "-I", str(folder), *defines, *(["-DMCG_TRACE_HOOK=mcg_target_trace"] if trace else []),
+               "-I", str(folder), "-I", str(harness), *defines, *hook_defines(trace, timing_layers),
                str(harness / "arm_main.c"), str(harness / "arm_startup.c"), *model_sources(folder), "-o", str(elf)]
         r = subprocess.run(cmd, capture_output=True, text=True)
         if r.returncode != 0:
@@ -166,9 +173,9 @@ class ArmTarget:
             proc.stdout.close()
         return out.decode(errors="replace")
 
-    def run(self, g: Graph, cm: CModel, xq: np.ndarray, trace: bool = False) -> TargetRun:
+    def run(self, g: Graph, cm: CModel, xq: np.ndarray, trace: bool = False, timing: bool = False) -> TargetRun:
         with tempfile.TemporaryDirectory(prefix="mcugen-arm-") as d:
-            elf = self.compile(Path(d), cm, xq, trace)
+            elf = self.compile(Path(d), cm, xq, trace, len(g.ops) if timing else 0)
             flash, sram = elf_size(tool(self.board.toolchain["size"], self.packages), elf)
             text = self.simulate(elf)
             fault = FAULT_LINE.search(text)
@@ -178,4 +185,5 @@ class ArmTarget:
                 raise McugenError(f"the program faulted on {self.simulator}: exception {n}"
                                   f" ({EXCEPTIONS.get(n, 'unexpected')}) after printing {before!r}")
             outputs, counts, stack, layers = parse_uart(text, g)
-        return TargetRun(outputs, counts, self.unit, flash, sram, stack, self.simulator, layers)
+            timed = parse_timing(text, len(g.ops), self.resolution, counts[0]) if timing else None
+        return TargetRun(outputs, counts, self.unit, flash, sram, stack, self.simulator, layers, timed)

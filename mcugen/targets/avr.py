@@ -13,7 +13,7 @@ from ..emit import CModel
 from ..errors import McugenError
 from ..ir import Graph
 from ..resources import firmware_dir
-from . import ANSI, TargetRun, elf_size, model_sources, parse_uart, tool, vectors_header
+from . import ANSI, TargetRun, elf_size, hook_defines, model_sources, parse_timing, parse_uart, tool, vectors_header
 
 CFLAGS = ["-std=c99", "-Wall", "-Wextra", "-Werror", "-ffunction-sections", "-fdata-sections"]
 LDFLAGS = ["-Wl,--gc-sections"]
@@ -22,20 +22,24 @@ SIM_TIMEOUT = 600
 
 class AvrTarget:
     unit = "cycles"
+    resolution = 1  # Timer1 at the CPU clock: cycle-exact
     packages = "gcc-avr avr-libc simavr"
 
     def __init__(self, board: Board):
         self.board = board
         self.machine = board.simulator.get("machine", board.mcu)
 
-    def compile(self, folder: Path, cm: CModel, xq: np.ndarray, trace: bool = False) -> Path:
+    def compile(self, folder: Path, cm: CModel, xq: np.ndarray, trace: bool = False,
+                timing_layers: int = 0) -> Path:
+        """trace: print every layer's output; timing_layers: time each of that many layers."""
         cc = tool(self.board.toolchain["cc"], self.packages)
         cm.write(folder)
         (folder / "mcg_vectors.h").write_text(vectors_header(cm, xq))
         elf = folder / "model.elf"
-        cmd = [cc, *self.board.toolchain["cflags"], *CFLAGS, *LDFLAGS, "-I", str(folder),
-               *(["-DMCG_TRACE_HOOK=mcg_target_trace"] if trace else []),
-               str(firmware_dir() / "harness" / "avr_main.c"), *model_sources(folder), "-o", str(elf)]
+        harness = firmware_dir() / "harness"
+        cmd = [cc, *self.board.toolchain["cflags"], *CFLAGS, *LDFLAGS, "-I", str(folder), "-I", str(harness),
+               *hook_defines(trace, timing_layers), str(harness / "avr_main.c"), *model_sources(folder),
+               "-o", str(elf)]
         r = subprocess.run(cmd, capture_output=True, text=True)
         if r.returncode != 0:
             raise McugenError(f"{cc} failed: {r.stderr.strip()[-1500:]}")
@@ -51,12 +55,14 @@ class AvrTarget:
         return unwrap_simavr(r.stdout + r.stderr)
 
 
-    def run(self, g: Graph, cm: CModel, xq: np.ndarray, trace: bool = False) -> TargetRun:
+    def run(self, g: Graph, cm: CModel, xq: np.ndarray, trace: bool = False, timing: bool = False) -> TargetRun:
         with tempfile.TemporaryDirectory(prefix="mcugen-avr-") as d:
-            elf = self.compile(Path(d), cm, xq, trace)
+            elf = self.compile(Path(d), cm, xq, trace, len(g.ops) if timing else 0)
             flash, sram = elf_size(tool(self.board.toolchain["size"], self.packages), elf)
-            outputs, counts, stack, layers = parse_uart(self.simulate(elf), g)
-        return TargetRun(outputs, counts, self.unit, flash, sram, stack, f"simavr {self.machine}", layers)
+            text = self.simulate(elf)
+            outputs, counts, stack, layers = parse_uart(text, g)
+            timed = parse_timing(text, len(g.ops), self.resolution, counts[0]) if timing else None
+        return TargetRun(outputs, counts, self.unit, flash, sram, stack, f"simavr {self.machine}", layers, timed)
 
 
 def unwrap_simavr(text: str) -> str:

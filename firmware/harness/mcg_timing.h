@@ -1,0 +1,80 @@
+/* The harness's timers, and the per-layer stamps of its timing builds.
+ *
+ * mcg_timer_now(): the free-running count the harness times inferences with
+ * (AVR: Timer1 at the CPU clock plus its overflows, 32 bits; Cortex-M:
+ * SysTick's 24-bit down-counter turned into ticks counting up, modulo 2^24).
+ *
+ * Timing builds compile the model with -DMCG_TIMING_LAYERS=<layers> and
+ * -DMCG_TRACE_INCLUDE='"mcg_timing.h"': then MCG_TRACE(i, p, n) after layer i
+ * stores mcg_timer_now() in mcg_timing_stamps[i]. It is inline code (a
+ * timer read and a store, no call), so that the model compiles to nearly the
+ * code of an untimed build: a call would make the compiler keep values in
+ * other registers around it, which changes the inlined kernels themselves. */
+#ifndef MCG_TIMING_H
+#define MCG_TIMING_H
+
+#include <stdint.h>
+
+#if defined(__AVR__)
+#include <avr/io.h>
+
+extern volatile uint16_t mcg_timer_overflows; /* counted by TIMER1_OVF_vect */
+
+__attribute__((always_inline)) static inline uint32_t mcg_timer_now(void)
+{
+    uint16_t t, ov;
+    const uint8_t sreg = SREG;
+    __asm__ volatile("cli" ::: "memory");
+    t = TCNT1;
+    ov = mcg_timer_overflows;
+    if ((TIFR1 & (1 << TOV1)) && t < 0x8000) {
+        ++ov; /* overflow pending, not yet counted */
+    }
+    SREG = sreg;
+    __asm__ volatile("" ::: "memory");
+    return ((uint32_t)ov << 16) | t;
+}
+#define MCG_TIMER_MASK 0xFFFFFFFFu
+#else
+#define MCG_SYST_CVR (*(volatile uint32_t *)0xE000E018u)
+
+__attribute__((always_inline)) static inline uint32_t mcg_timer_now(void)
+{
+    uint32_t v;
+    __asm__ volatile("" ::: "memory");
+    v = 0x00FFFFFFu - MCG_SYST_CVR;
+    __asm__ volatile("" ::: "memory");
+    return v;
+}
+#define MCG_TIMER_MASK 0x00FFFFFFu
+#endif
+
+#ifdef MCG_TIMING_LAYERS
+extern volatile uint32_t mcg_timing_stamps[MCG_TIMING_LAYERS];
+#if defined(__AVR__)
+#define MCG_TRACE(i, p, n) (mcg_timing_stamps[(i)] = mcg_timer_now())
+#else
+/* SysTick's raw down-count (the harness turns it into ticks). In assembly,
+ * with both addresses built in the statement itself: written in C, the
+ * compiler keeps them in registers across the whole invoke function, which
+ * changes the register allocation of the kernels it inlines. */
+#if __ARM_ARCH >= 7
+#define MCG_STAMP_ASM                                                              \
+    "movw %0, #:lower16:0xE000E018\n\tmovt %0, #:upper16:0xE000E018\n\t"          \
+    "ldr %0, [%0]\n\t"                                                             \
+    "movw %1, #:lower16:mcg_timing_stamps+%c2\n\tmovt %1, #:upper16:mcg_timing_stamps+%c2\n\t" \
+    "str %0, [%1]"
+#else
+#define MCG_STAMP_ASM                                                              \
+    "ldr %0, 1f\n\tldr %0, [%0]\n\tldr %1, 2f\n\tstr %0, [%1]\n\tb 3f\n\t"              \
+    ".balign 4\n1:\t.word 0xE000E018\n2:\t.word mcg_timing_stamps+%c2\n3:"
+#endif
+#define MCG_TRACE(i, p, n)                                                         \
+    do {                                                                           \
+        uint32_t mcg_t_, mcg_a_;                                                   \
+        __asm__ volatile(MCG_STAMP_ASM : "=&l"(mcg_t_), "=&l"(mcg_a_) : "i"(4 * (i)) : "memory"); \
+    } while (0)
+#endif
+#endif
+
+#endif /* MCG_TIMING_H */

@@ -187,9 +187,9 @@ def bench(models, board_name, calib, n, as_json, show_layers, plot, save, quanti
 
     board = get_board(board_name)
     for m in models:
-        if not m.is_file():
-            raise McugenError(f"{m}: no such file")
-        if m.suffix.lower() not in MODEL_SUFFIXES:
+        if not m.exists():
+            raise McugenError(f"model file not found: {m}")
+        if m.is_dir() or m.suffix.lower() not in MODEL_SUFFIXES:
             raise McugenError(f"{m}: not a model file (expected {', '.join(MODEL_SUFFIXES)})")
     _writable_file(plot, ".png", "--plot")
     _writable_file(save, ".json", "--save")
@@ -199,10 +199,13 @@ def bench(models, board_name, calib, n, as_json, show_layers, plot, save, quanti
         if importlib.util.find_spec("matplotlib") is None:
             raise McugenError("--plot needs matplotlib: pip install matplotlib")
     layers = show_layers or plot is not None
-    results = []
+    prepared = []  # every model loaded before any is run: a bad one stops the command at once
     for m in models:
-        with err.status(f"{m.name} on {board.name} ...", spinner="dots") if err.is_terminal else _nothing():
-            p = prepare(m, calib, warn=_warn, quantizer=quantizer)
+        with err.status(f"loading {m.name} ...", spinner="dots") if err.is_terminal else _nothing():
+            prepared.append(prepare(m, calib, warn=_warn, quantizer=quantizer))
+    results = []
+    for p in prepared:
+        with err.status(f"{p.path.name} on {board.name} ...", spinner="dots") if err.is_terminal else _nothing():
             results.append(run_bench(p, board, n=n, layers=layers))
     unit = results[0].verify.unit
     report = {"board": board.name, "simulator": results[0].verify.simulator, "unit": unit,

@@ -65,6 +65,31 @@ static void uart_u32(uint32_t v)
  * of a stamp for the host to subtract. */
 volatile uint32_t mcg_timing_stamps[MCG_TIMING_LAYERS];
 
+/* Store mcg_timer_now() at Z (little-endian: TCNT1, then the overflow count),
+ * preserving every register and SREG (called from MCG_TRACE's assembly). */
+__attribute__((naked, used)) void mcg_timing_stamp_z(void)
+{
+    __asm__ volatile(
+        "push r0\n\t"
+        "in r0, __SREG__\n\t"
+        "cli\n\t"
+        "push r24\n\tpush r25\n\tpush r26\n\tpush r27\n\t"
+        "lds r24, %[tcnt_lo]\n\t" /* reading the low byte latches the high one */
+        "lds r25, %[tcnt_lo]+1\n\t"
+        "lds r26, mcg_timer_overflows\n\t"
+        "lds r27, mcg_timer_overflows+1\n\t"
+        "sbis %[tifr], %[tov]\n\t" /* an overflow pending, not yet counted, */
+        "rjmp 1f\n\t"
+        "sbrs r25, 7\n\t" /* and the count read after it (low): count it */
+        "adiw r26, 1\n"
+        "1:\tst Z+, r24\n\tst Z+, r25\n\tst Z+, r26\n\tst Z, r27\n\t"
+        "pop r27\n\tpop r26\n\tpop r25\n\tpop r24\n\t"
+        "out __SREG__, r0\n\t"
+        "pop r0\n\t"
+        "ret" ::[tcnt_lo] "n"(_SFR_MEM_ADDR(TCNT1L)),
+        [tifr] "n"(_SFR_IO_ADDR(TIFR1)), [tov] "n"(TOV1));
+}
+
 #define STAMP_4 MCG_TRACE(0, 0, 0); MCG_TRACE(0, 0, 0); MCG_TRACE(0, 0, 0); MCG_TRACE(0, 0, 0);
 #define STAMP_16 STAMP_4 STAMP_4 STAMP_4 STAMP_4
 #define STAMP_64 STAMP_16 STAMP_16 STAMP_16 STAMP_16

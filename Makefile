@@ -1,5 +1,8 @@
 # make demo: set up (if needed) and run the bundled example end to end.
 # make test: set up (if needed) and run the whole test suite.
+# make bench: set up (if needed) and measure speed and size in the simulators
+#   (the MLPerf Tiny .tflite files in $(MLPERF_TINY) on qemu_m4 and qemu_m3,
+#   the bundled example on the Uno): reports in build/bench/. Not part of test.
 VENV ?= .venv
 PYTHON ?= python3
 STAMP := $(VENV)/.installed-stamp
@@ -8,8 +11,12 @@ CALIB := examples/digits_calib.npz
 # Debian packages: host compilers, AVR and Arm cross toolchains, simulators.
 TOOLS := gcc g++ avr-gcc simavr arm-none-eabi-gcc qemu-system-arm
 DEBS := gcc g++ gcc-avr avr-libc simavr gcc-arm-none-eabi libnewlib-arm-none-eabi qemu-system-arm
+# The MLPerf Tiny reference models (data only, never committed).
+MLPERF_TINY ?= ../shared/models/mlperf-tiny
+BENCH_DIR := build/bench
+BENCH_BOARDS := qemu_m4 qemu_m3
 
-.PHONY: demo test setup system-deps clean
+.PHONY: demo test bench setup system-deps clean
 
 setup: system-deps $(STAMP)
 
@@ -34,6 +41,23 @@ demo: setup
 
 test: setup
 	$(VENV)/bin/python -m pytest -n 2 -q tests
+
+bench: setup
+	@mkdir -p $(BENCH_DIR)
+	@status=0; \
+	$(VENV)/bin/mcugen bench $(MODEL) --board uno --calib $(CALIB) --layers \
+		--plot $(BENCH_DIR)/uno.png --save $(BENCH_DIR)/uno.json || status=1; \
+	models="$$(ls $(MLPERF_TINY)/*.tflite 2>/dev/null)"; \
+	if [ -z "$$models" ]; then \
+		echo "make bench: no .tflite files in $(MLPERF_TINY): skipping the MLPerf Tiny models (MLPERF_TINY=folder)"; \
+	else \
+		for b in $(BENCH_BOARDS); do \
+			$(VENV)/bin/mcugen bench $$models --board $$b --layers \
+				--plot $(BENCH_DIR)/mlperf-tiny-$$b.png --save $(BENCH_DIR)/mlperf-tiny-$$b.json || status=1; \
+		done; \
+	fi; \
+	echo "make bench: reports in $(BENCH_DIR)/"; \
+	exit $$status
 
 clean:
 	rm -rf build $(VENV)

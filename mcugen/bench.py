@@ -13,7 +13,7 @@ The per-layer split comes from a second, timing build of the same firmware
 timer (inline, a handful of instructions, so that the model compiles to the
 code of the untimed build), and prints the differences after the inference.
 Each layer's count is its difference less the cost of one stamp, measured in
-the same firmware (64 stamps in a row); layer 0 also holds the invoke call
+the same firmware (64 stamps in a row, 8 on AVR); layer 0 also holds the invoke call
 and the copy of the input into the arena; "rest" is what follows the last
 layer (the output copy, the return). The counts add up exactly to the timed
 inference, and (stamps subtracted) to the untimed one within ``tolerance``:

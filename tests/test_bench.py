@@ -216,14 +216,16 @@ TIMED = "O 0102 1000\nT 0 400\nT 1 0\nT 2 560\nR 40\n"
 
 
 def test_parse_timing():
-    t = parse_timing("H 480 40\n" + TIMED + "S 100\nE\n", 3, 40, 1000)
+    t = parse_timing("H 64 480 40\n" + TIMED + "S 100\nE\n", 3, 40, 1000)
     assert t.layers == [400, 0, 560] and t.rest == 40 and t.resolution == 40
     assert t.stamp_cost == (480 - 40) / 64
+    assert parse_timing("H 8 497 17\n" + TIMED, 3, 1, 1000).stamp_cost == 60
 
 
 @pytest.mark.parametrize("text, total, words", [
-    ("H 480 40\n" + TIMED, 1040, "add up to 1,000"),  # the counts must add up to the timed inference
-    ("H 480 40\n" + TIMED.replace("T 1 0\n", ""), 1000, "every layer"),
+    ("H 64 480 40\n" + TIMED, 1040, "add up to 1,000"),  # the counts must add up to the timed inference
+    ("H 64 480 40\n" + TIMED.replace("T 1 0\n", ""), 1000, "every layer"),
+    ("H 480 40\n" + TIMED, 1000, "every layer"),  # the old format
     (TIMED, 1000, "every layer"),  # no calibration line
 ])
 def test_parse_timing_refuses_incomplete_or_inconsistent_reports(text, total, words):

@@ -206,7 +206,8 @@ static uint32_t stack_peak(void)
  * the input into the arena; "R <count>" is what follows the last layer (the
  * output copy, the return). Stamps are ticks modulo 2^24, so one layer must
  * take fewer than 2^24 ticks (the host checks that the counts add up to the
- * timed inference). "H <64 stamps> <one timer read>", printed once, gives the
+ * timed inference). "H 64 <count of 64 stamps> <one timer read>", printed once
+ * (64 in a row: a tick is 40 instructions), gives the
  * cost of a stamp for the host to subtract. */
 volatile uint32_t mcg_timing_stamps[MCG_TIMING_LAYERS];
 
@@ -222,6 +223,8 @@ static void timing_calibrate(void)
     STAMP_64
     c = ticks_now();
     uart_putc('H');
+    uart_putc(' ');
+    uart_u64(64);
     uart_putc(' ');
     uart_u64((c - b) * MCG_COUNT_PER_TICK);
     uart_putc(' ');

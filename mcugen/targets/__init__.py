@@ -28,14 +28,15 @@ class Timing:
 
     layers: list[int]  # per layer: timer difference since the previous layer's stamp
     rest: int  # after the last layer's stamp: the output copy, the return
-    stamps_64: int  # 64 back-to-back stamps (plus one timer read)
+    stamps: int  # how many back-to-back stamps the harness timed (64 on Cortex-M, 8 on AVR)
+    stamps_count: int  # their count (plus one timer read)
     timer_read: int  # one timer read
     resolution: int  # every count is a multiple of this (1 on AVR, 40 or 50 under QEMU)
 
     @property
     def stamp_cost(self) -> float:
         """What one stamp (a timer read and a store) adds to a layer's count."""
-        return max(self.stamps_64 - self.timer_read, 0) / 64
+        return max(self.stamps_count - self.timer_read, 0) / self.stamps
 
 
 @dataclass
@@ -94,7 +95,7 @@ def parse_timing(text: str, n_layers: int, resolution: int, total: int) -> Timin
     """The first inference's per-layer counts from a timing build's output;
     they must add up to that inference's count (``total``, its "O" line)."""
     text = ANSI.sub("", text).replace("\r", "")
-    h = re.search(r"^H (\d+) (\d+)[.\s]*$", text, re.M)
+    h = re.search(r"^H ([1-9]\d*) (\d+) (\d+)[.\s]*$", text, re.M)
     per: dict[int, int] = {}
     rest = None
     for m in re.finditer(r"^([TR]) (\d+)(?: (\d+))?[.\s]*$", text, re.M):
@@ -104,7 +105,7 @@ def parse_timing(text: str, n_layers: int, resolution: int, total: int) -> Timin
             rest = int(m.group(2))
     if h is None or rest is None or sorted(per) != list(range(n_layers)):
         raise McugenError(f"the timing build did not report every layer; it printed: {text.strip()[-400:]!r}")
-    t = Timing([per[i] for i in range(n_layers)], rest, int(h.group(1)), int(h.group(2)), resolution)
+    t = Timing([per[i] for i in range(n_layers)], rest, int(h.group(1)), int(h.group(2)), int(h.group(3)), resolution)
     if sum(t.layers) + t.rest != total:
         raise McugenError(f"the per-layer counts add up to {sum(t.layers) + t.rest:,}, not to the inference's "
                           f"{total:,} (a layer longer than the timer's period?)")

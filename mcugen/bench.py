@@ -169,6 +169,51 @@ def run_bench(p: Prepared, board: Board, n: int = 10, layers: bool = False) -> B
     return BenchResult(p.path.name, v, split)
 
 
+def print_tables(out, results: list[BenchResult], board: Board, notes: list[str], layers: bool) -> None:
+    """The terminal report: one row per model; with layers, one table per model."""
+    from rich.table import Table
+
+    v0 = results[0].verify
+    unit = v0.unit
+    if v0.simulator_note:
+        out.print(f"note: {v0.simulator_note}")
+    ms_head = "ms" if unit == "cycles" else "ms (1 instr/cycle)"
+    table = Table(title=f"mcugen bench on {board.name}: {v0.simulator}, {board.clock_hz / 1e6:g} MHz")
+    for col in ("model", "MACs", f"{unit} / inference", "per MAC", ms_head, "flash", "RAM static + stack",
+                "bit-exact"):
+        table.add_column(col, justify="left" if col == "model" else "right")
+    for r in results:
+        v = r.verify
+        table.add_row(r.model, f"{v.macs:,}", f"{v.count:,}", f"{v.per_mac:.2f}", f"{v.ms:,.2f}",
+                      f"{v.flash_bytes:,} B", f"{v.sram_bytes:,} + {v.stack_bytes:,} B",
+                      f"{v.bit_exact}/{v.inputs}" + ("" if v.bit_exact == v.inputs else " NO"))
+    out.print(table)
+    for note in notes:
+        out.print(f"note: {note}")
+    for r in results:
+        if r.verify.first_mismatch_layer:
+            out.print(f"{r.model}: first layer that differs: {r.verify.first_mismatch_layer}")
+    if not layers:
+        return
+    for r in results:
+        s = r.split
+        lt = Table(title=f"{r.model} per layer on {board.name} (input 0: {s.total:,} {unit})")
+        for col in ("#", "layer", "op", "", "output", "MACs", unit, "share", "per MAC"):
+            lt.add_column(col, justify="right" if col in ("#", "MACs", unit, "share", "per MAC") else "left")
+        for la in s.layers:
+            # A layer with (next to) no code can come out a few counts below zero.
+            count = f"< {s.resolution}" if la.measured_zero and s.resolution > 1 else f"{max(la.count, 0):,}"
+            lt.add_row(str(la.index), la.name, la.op, la.detail, str(tuple(la.output)), f"{la.macs:,}", count,
+                       f"{max(la.share, 0.0):.1%}", "-" if la.per_mac is None else f"{la.per_mac:.2f}")
+        lt.add_row("", "(output copy, return)", "", "", "", "", f"{s.rest:,}", f"{s.rest / s.total:.1%}", "")
+        out.print(lt)
+        step = "exact" if s.resolution == 1 else f"in steps of {s.resolution}"
+        out.print(f"per layer: timer differences ({step}) less one stamp ({s.stamp_cost:.3g} {unit}) each; layer 0 "
+                  f"includes the call and the copy of the input. Sum {s.accounted:,} vs {s.total:,} untimed: "
+                  f"{s.unattributed:+,} ({'within' if s.consistent else 'OUTSIDE'} the tolerance of "
+                  f"{s.tolerance:.0f}: two timer steps + half a stamp per layer)")
+
+
 def plot_layers(results: list[BenchResult], path) -> None:
     """A PNG of the per-layer split: one panel per model, one bar per layer."""
     import matplotlib

@@ -17,8 +17,10 @@ the same firmware (64 stamps in a row, 8 on AVR); layer 0 also holds the invoke 
 and the copy of the input into the arena; "rest" is what follows the last
 layer (the output copy, the return). The counts add up exactly to the timed
 inference, and (stamps subtracted) to the untimed one within ``tolerance``:
-two timer steps plus half a stamp per layer; ``LayerSplit.consistent`` says
-whether they do."""
+two timer steps, plus half a stamp per layer, plus 0.01% of the inference
+(the two builds place code and constants differently, and a kernel whose
+path depends on an address can move by a few hundred instructions: seen on
+VWW on the M3, 319 of 30 M); ``LayerSplit.consistent`` says whether they do."""
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
@@ -140,6 +142,11 @@ def notes(unit: str, clock_hz: int) -> list[str]:
     return [first, f"ms: the count {ms_note(unit, clock_hz)}", FLASH_NOTE, RAM_NOTE]
 
 
+def tolerance_for(resolution: int, layers: int, stamp_cost: float, total: int) -> float:
+    """How far the split may miss the untimed count (see the module's doc)."""
+    return 2 * resolution + layers * stamp_cost / 2 + total / 10_000
+
+
 def layer_split(p: Prepared, board: Board, total: int) -> LayerSplit:
     """Time every layer on the first test input (the first input of
     run_verify, whose untimed count is ``total``)."""
@@ -159,7 +166,7 @@ def layer_split(p: Prepared, board: Board, total: int) -> LayerSplit:
         layers.append(LayerTime(index=i, name=op.name, op=op.kind, detail=op.describe(),
                                 output=list(g.tensors[op.outputs[0]].shape), macs=op.macs(g), count=count,
                                 share=count / total if total else 0.0, measured_zero=raw == 0))
-    tolerance = 2 * t.resolution + len(g.ops) * h / 2
+    tolerance = tolerance_for(t.resolution, len(g.ops), h, total)
     return LayerSplit(layers, t.rest, h, t.resolution, total, tolerance)
 
 
@@ -211,7 +218,7 @@ def print_tables(out, results: list[BenchResult], board: Board, notes: list[str]
         out.print(f"per layer: timer differences ({step}) less one stamp ({s.stamp_cost:.3g} {unit}) each; layer 0 "
                   f"includes the call and the copy of the input. Sum {s.accounted:,} vs {s.total:,} untimed: "
                   f"{s.unattributed:+,} ({'within' if s.consistent else 'OUTSIDE'} the tolerance of "
-                  f"{s.tolerance:.0f}: two timer steps + half a stamp per layer)")
+                  f"{s.tolerance:.0f}: two timer steps + half a stamp per layer + 0.01%)")
 
 
 def plot_layers(results: list[BenchResult], path) -> None:

@@ -17,10 +17,13 @@ the same firmware (64 stamps in a row, 8 on AVR); layer 0 also holds the invoke 
 and the copy of the input into the arena; "rest" is what follows the last
 layer (the output copy, the return). The counts add up exactly to the timed
 inference, and (stamps subtracted) to the untimed one within ``tolerance``:
-two timer steps, plus half a stamp per layer, plus 0.01% of the inference
-(the two builds place code and constants differently, and a kernel whose
-path depends on an address can move by a few hundred instructions: seen on
-VWW on the M3, 319 of 30 M); ``LayerSplit.consistent`` says whether they do."""
+two timer steps, plus half a stamp per layer, plus 1% of the inference.
+The 1% is for what the stamps still change: the two builds place code and
+constants differently (a kernel whose path depends on an address moved by
+319 instructions of 30 M, VWW on the M3), and GCC allocates the registers of
+the kernels it inlines into the invoke function a little differently around
+them (898 cycles of 302 k, a small CNN on the Uno: 0.3%).
+``LayerSplit.consistent`` says whether they do."""
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
@@ -144,7 +147,7 @@ def notes(unit: str, clock_hz: int) -> list[str]:
 
 def tolerance_for(resolution: int, layers: int, stamp_cost: float, total: int) -> float:
     """How far the split may miss the untimed count (see the module's doc)."""
-    return 2 * resolution + layers * stamp_cost / 2 + total / 10_000
+    return 2 * resolution + layers * stamp_cost / 2 + total / 100
 
 
 def layer_split(p: Prepared, board: Board, total: int) -> LayerSplit:
@@ -218,7 +221,7 @@ def print_tables(out, results: list[BenchResult], board: Board, notes: list[str]
         out.print(f"per layer: timer differences ({step}) less one stamp ({s.stamp_cost:.3g} {unit}) each; layer 0 "
                   f"includes the call and the copy of the input. Sum {s.accounted:,} vs {s.total:,} untimed: "
                   f"{s.unattributed:+,} ({'within' if s.consistent else 'OUTSIDE'} the tolerance of "
-                  f"{s.tolerance:.0f}: two timer steps + half a stamp per layer + 0.01%)")
+                  f"{s.tolerance:.0f}: two timer steps + half a stamp per layer + 1%)")
 
 
 def plot_layers(results: list[BenchResult], path) -> None:

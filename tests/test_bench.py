@@ -132,7 +132,7 @@ def check_split(m: dict, resolution: int) -> None:
     assert 0 < s["total"] <= m["count"]  # input 0's count; the reported one is the largest
     assert s["accounted"] == sum(la["count"] for la in layers) + s["rest"]
     assert s["unattributed"] == s["total"] - s["accounted"]
-    assert s["tolerance"] == pytest.approx(2 * resolution + len(layers) * s["stamp_cost"] / 2 + s["total"] / 1e4,
+    assert s["tolerance"] == pytest.approx(2 * resolution + len(layers) * s["stamp_cost"] / 2 + s["total"] / 100,
                                            abs=2e-3)
     assert abs(s["unattributed"]) <= s["tolerance"] and s["consistent"] is True
     assert sum(la["share"] for la in layers) == pytest.approx(1, abs=s["tolerance"] / s["total"] + 1e-3)
@@ -141,6 +141,16 @@ def check_split(m: dict, resolution: int) -> None:
             assert la["count"] > 0 and la["per_mac"] == pytest.approx(la["count"] / la["macs"], abs=2e-3)
             assert not la["measured_zero"]
         assert la["share"] == pytest.approx(la["count"] / s["total"], abs=1e-5)
+    # The Flatten has no code: its count is two stamps back to back less one
+    # stamp, 0 (give or take the stamp's own 1-cycle branch on AVR; under QEMU
+    # within a tick below and less than a tick above).
+    for flat in (la for la in layers if la["op"] == "reshape"):
+        if resolution == 1:
+            assert abs(flat["count"]) <= 2, flat
+        else:
+            assert -s["stamp_cost"] - 1 <= flat["count"] < resolution, flat
+    if m["model"] == "cnn.tflite":
+        assert [la["op"] for la in layers].count("reshape") == 1
 
 
 def test_avr_report_and_split_add_up(runs):

@@ -1,7 +1,7 @@
 # make demo: set up (if needed) and run the bundled example end to end.
 # make test: set up (if needed) and run the whole test suite.
 # make bench: set up (if needed) and measure speed and size in the simulators
-#   (the MLPerf Tiny .tflite files in $(MLPERF_TINY) on qemu_m4 and qemu_m3,
+#   (the MLPerf Tiny .tflite files in $(MCUGEN_MLPERF_DIR) on qemu_m4 and qemu_m3,
 #   the bundled example on the Uno): reports in build/bench/. Not part of test.
 VENV ?= .venv
 PYTHON ?= python3
@@ -12,7 +12,7 @@ CALIB := examples/digits_calib.npz
 TOOLS := gcc g++ avr-gcc simavr arm-none-eabi-gcc qemu-system-arm
 DEBS := gcc g++ gcc-avr avr-libc simavr gcc-arm-none-eabi libnewlib-arm-none-eabi qemu-system-arm
 # The MLPerf Tiny reference models (data only, never committed).
-MLPERF_TINY ?= ../shared/models/mlperf-tiny
+MCUGEN_MLPERF_DIR ?= ../shared/models/mlperf-tiny
 BENCH_DIR := build/bench
 BENCH_BOARDS := qemu_m4 qemu_m3
 
@@ -47,9 +47,9 @@ bench: setup
 	@status=0; \
 	$(VENV)/bin/mcugen bench $(MODEL) --board uno --calib $(CALIB) --layers \
 		--plot $(BENCH_DIR)/uno.png --save $(BENCH_DIR)/uno.json || status=1; \
-	models="$$(ls $(MLPERF_TINY)/*.tflite 2>/dev/null)"; \
+	models="$$(ls $(MCUGEN_MLPERF_DIR)/*.tflite 2>/dev/null)"; \
 	if [ -z "$$models" ]; then \
-		echo "make bench: no .tflite files in $(MLPERF_TINY): skipping the MLPerf Tiny models (MLPERF_TINY=folder)"; \
+		echo "make bench: no .tflite files in $(MCUGEN_MLPERF_DIR): skipping the MLPerf Tiny models (MCUGEN_MLPERF_DIR=folder)"; \
 	else \
 		for b in $(BENCH_BOARDS); do \
 			$(VENV)/bin/mcugen bench $$models --board $$b --layers \

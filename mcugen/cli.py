@@ -47,7 +47,31 @@ quantizer_opt = click.option(
     "A .tflite MODEL keeps its own quantization.")
 
 
-@click.group()
+class _Cli(click.Group):
+    """Click's usage errors (a missing argument, a bad option value) as one
+    line on stderr, like every other user error, instead of the usage block."""
+
+    def main(self, args=None, prog_name=None, **extra):
+        extra.pop("standalone_mode", None)
+        try:
+            rv = super().main(args, prog_name, standalone_mode=False, **extra)
+        except click.UsageError as e:
+            if type(e).__name__ == "NoArgsIsHelpError":  # plain `mcugen`: the help, as click prints it
+                click.echo(e.format_message(), err=True)
+                sys.exit(e.exit_code)
+            cmd = e.ctx.command_path if e.ctx is not None else "mcugen"
+            click.echo(f"mcugen: error: {e.format_message().rstrip('.')} (see `{cmd} --help`)", err=True)
+            sys.exit(e.exit_code)
+        except click.ClickException as e:
+            click.echo(f"mcugen: error: {e.format_message()}", err=True)
+            sys.exit(e.exit_code)
+        except click.Abort:
+            click.echo("mcugen: interrupted", err=True)
+            sys.exit(130)
+        sys.exit(rv if isinstance(rv, int) else 0)
+
+
+@click.group(cls=_Cli)
 @click.version_option(package_name="mcugen")
 def main():
     """Keras models to int8 C for microcontrollers, bit-exact with the reference."""

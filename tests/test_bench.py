@@ -80,6 +80,10 @@ def invocations(work: Path) -> dict[str, list[str]]:
         "plot_suffix": ["bench", cnn, "--board", "qemu_m4", "--plot", "split.jpg"],
         "plot_folder": ["bench", cnn, "--board", "qemu_m4", "--plot", "no/such/folder/split.png"],
         "save_suffix": ["bench", cnn, "--board", "qemu_m4", "--save", "report.txt"],
+        # Click's usage errors, one line too.
+        "no_model": ["bench", "--board", "qemu_m4"],
+        "no_board": ["bench", cnn],
+        "n_zero": ["bench", cnn, "--board", "qemu_m4", "-n", "0"],
     }
 
 
@@ -212,6 +216,9 @@ def test_verify_shows_milliseconds(runs):
     ("plot_suffix", ["--plot", ".png"]),
     ("plot_folder", ["--plot", "does not exist"]),
     ("save_suffix", ["--save", ".json"]),
+    ("no_model", ["Missing argument 'MODELS...'", "mcugen bench --help"]),
+    ("no_board", ["Missing option '--board'"]),
+    ("n_zero", ["'-n'", "0 is not in the range"]),
 ])
 def test_bad_input_one_line_nothing_written(runs, work, case, words):
     line = error_line(runs[case])

@@ -217,6 +217,9 @@ def print_tables(out, results: list[BenchResult], board: Board, notes: list[str]
                        f"{max(la.share, 0.0):.1%}", "-" if la.per_mac is None else f"{la.per_mac:.2f}")
         lt.add_row("", "(output copy, return)", "", "", "", "", f"{s.rest:,}", f"{s.rest / s.total:.1%}", "")
         out.print(lt)
+        top = max(s.layers, key=lambda la: la.count)
+        out.print(f"slowest layer: {top.index} {top.name} ({top.op} {top.detail}): {top.count:,} {unit}, "
+                  f"{top.share:.1%}" + ("" if top.per_mac is None else f", {top.per_mac:.2f} per MAC"))
         step = "exact" if s.resolution == 1 else f"in steps of {s.resolution}"
         out.print(f"per layer: timer differences ({step}) less one stamp ({s.stamp_cost:.3g} {unit}) each; layer 0 "
                   f"includes the call and the copy of the input. Sum {s.accounted:,} vs {s.total:,} untimed: "

@@ -19,7 +19,7 @@
 #define STACK_PAINT 0xA5
 
 extern uint8_t __heap_start;
-volatile uint16_t mcg_timer_overflows;
+volatile uint16_t mcg_timer_overflows; /* not static: mcg_timing_stamp_z reads it */
 
 ISR(TIMER1_OVF_vect)
 {
@@ -53,6 +53,20 @@ static void uart_u32(uint32_t v)
     }
 }
 
+static uint32_t cycles_now(void)
+{
+    uint16_t t, ov;
+    const uint8_t sreg = SREG;
+    cli();
+    t = TCNT1;
+    ov = mcg_timer_overflows;
+    if ((TIFR1 & (1 << TOV1)) && t < 0x8000) {
+        ++ov; /* overflow pending, not yet counted */
+    }
+    SREG = sreg;
+    return ((uint32_t)ov << 16) | t;
+}
+
 #ifdef MCG_TIMING_LAYERS
 /* Timing builds: MCG_TRACE stores the timer after each layer (mcg_timing.h);
  * the differences are printed after the inference ("T <layer> <cycles>"),
@@ -66,7 +80,7 @@ static void uart_u32(uint32_t v)
  * row: the count is exact, and each costs flash). */
 volatile uint32_t mcg_timing_stamps[MCG_TIMING_LAYERS];
 
-/* Store mcg_timer_now() at Z (little-endian: TCNT1, then the overflow count),
+/* Store cycles_now() at Z (little-endian: TCNT1, then the overflow count),
  * preserving every register and SREG (called from MCG_TRACE's assembly). */
 __attribute__((naked, used)) void mcg_timing_stamp_z(void)
 {
@@ -96,10 +110,10 @@ __attribute__((naked, used)) void mcg_timing_stamp_z(void)
 static void timing_calibrate(void)
 {
     uint32_t a, b, c;
-    a = mcg_timer_now();
-    b = mcg_timer_now();
+    a = cycles_now();
+    b = cycles_now();
     STAMP_4 STAMP_4
-    c = mcg_timer_now();
+    c = cycles_now();
     uart_putc('H');
     uart_putc(' ');
     uart_putc('8');
@@ -185,9 +199,9 @@ int main(void)
         for (i = 0; i < MCG_VEC_INPUT_SIZE; ++i) {
             in[i] = MCG_READ_S8(&mcg_vec_inputs[(mcg_idx_t)n * MCG_VEC_INPUT_SIZE + i]);
         }
-        t0 = mcg_timer_now();
+        t0 = cycles_now();
         MCG_VEC_INVOKE(in, out);
-        t1 = mcg_timer_now();
+        t1 = cycles_now();
         uart_putc('O');
         uart_putc(' ');
         for (i = 0; i < MCG_VEC_OUTPUT_SIZE; ++i) {

@@ -1,8 +1,4 @@
-/* The harness's timers, and the per-layer stamps of its timing builds.
- *
- * mcg_timer_now(): the free-running count the harness times inferences with
- * (AVR: Timer1 at the CPU clock plus its overflows, 32 bits; Cortex-M:
- * SysTick's 24-bit down-counter turned into ticks counting up, modulo 2^24).
+/* The per-layer stamps of the harness's timing builds.
  *
  * Timing builds compile the model with -DMCG_TIMING_LAYERS=<layers> and
  * -DMCG_TRACE_INCLUDE='"mcg_timing.h"': then MCG_TRACE(i, p, n) after layer i
@@ -17,37 +13,11 @@
 
 #include <stdint.h>
 
+/* The bits a stamp holds: AVR 32 (Timer1 and its overflow count), Cortex-M
+ * SysTick's 24. */
 #if defined(__AVR__)
-#include <avr/io.h>
-
-extern volatile uint16_t mcg_timer_overflows; /* counted by TIMER1_OVF_vect */
-
-__attribute__((always_inline)) static inline uint32_t mcg_timer_now(void)
-{
-    uint16_t t, ov;
-    const uint8_t sreg = SREG;
-    __asm__ volatile("cli" ::: "memory");
-    t = TCNT1;
-    ov = mcg_timer_overflows;
-    if ((TIFR1 & (1 << TOV1)) && t < 0x8000) {
-        ++ov; /* overflow pending, not yet counted */
-    }
-    SREG = sreg;
-    __asm__ volatile("" ::: "memory");
-    return ((uint32_t)ov << 16) | t;
-}
 #define MCG_TIMER_MASK 0xFFFFFFFFu
 #else
-#define MCG_SYST_CVR (*(volatile uint32_t *)0xE000E018u)
-
-__attribute__((always_inline)) static inline uint32_t mcg_timer_now(void)
-{
-    uint32_t v;
-    __asm__ volatile("" ::: "memory");
-    v = 0x00FFFFFFu - MCG_SYST_CVR;
-    __asm__ volatile("" ::: "memory");
-    return v;
-}
 #define MCG_TIMER_MASK 0x00FFFFFFu
 #endif
 

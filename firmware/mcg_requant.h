@@ -8,16 +8,20 @@
  * where shift > 0 is a left shift and shift < 0 a rounding right shift.
  * The left shift wraps like int32 arithmetic on two's complement machines,
  * written through uint32_t so that it is defined behaviour in C.
+ * On AVR mcg_srdhm and mcg_rounding_divide_by_pot are assembly
+ * (mcg_requant_avr.h), equal to these for every input.
  */
 #ifndef MCG_REQUANT_H
 #define MCG_REQUANT_H
 
 #include <stdint.h>
 
+#if defined(__AVR__)
+/* AVR: the same two functions in assembly (no 64-bit multiply). */
+#include "mcg_requant_avr.h"
+#else
 /* SaturatingRoundingDoublingHighMul: (a * b * 2) / 2^32, rounded half away
- * from zero; the only overflow case (INT32_MIN * INT32_MIN) saturates.
- * (On AVR a form built from 16x16->32 partial products was tried: exact, but
- * 176k cycles slower on the digits CNN than avr-gcc's 64-bit multiply.) */
+ * from zero; the only overflow case (INT32_MIN * INT32_MIN) saturates. */
 static inline int32_t mcg_srdhm(int32_t a, int32_t b)
 {
     int64_t ab;
@@ -41,14 +45,15 @@ static inline int32_t mcg_rounding_divide_by_pot(int32_t x, int8_t exponent)
     /* >> of a negative int32 is arithmetic on every compiler mcugen targets. */
     return (x >> exponent) + (remainder > threshold ? 1 : 0);
 }
+#endif /* __AVR__ */
 
 /* MultiplyByQuantizedMultiplier: round(x * multiplier * 2^(shift - 31)). */
 static inline int32_t mcg_requantize(int32_t x, int32_t multiplier, int8_t shift)
 {
-    const int8_t left = shift > 0 ? shift : 0;
-    const int8_t right = shift > 0 ? 0 : (int8_t)-shift;
-    const int32_t shifted = (int32_t)((uint32_t)x << left);
-    return mcg_rounding_divide_by_pot(mcg_srdhm(shifted, multiplier), right);
+    if (shift > 0) {
+        return mcg_srdhm((int32_t)((uint32_t)x << shift), multiplier);
+    }
+    return mcg_rounding_divide_by_pot(mcg_srdhm(x, multiplier), (int8_t)-shift);
 }
 
 /* Clamp an int32 to [lo, hi] and narrow to int8. */

@@ -1,6 +1,6 @@
 /* The runtime every generated model includes: fixed-width types, the
- * architecture's constant-storage macros, the rounding contract and the
- * per-layer trace hook. */
+ * architecture's constant-storage macros, the rounding contract, the
+ * per-layer trace hook and, on AVR, the assembly dot product of its kernels. */
 #ifndef MCG_RUNTIME_H
 #define MCG_RUNTIME_H
 
@@ -9,6 +9,9 @@
 
 #include "mcg_arch.h"
 #include "mcg_requant.h"
+#if defined(__AVR__)
+#include "mcg_dot_avr.h"
+#endif
 
 /* Compile with -DMCG_TRACE_HOOK=fn to have fn(layer index, output, bytes)
  * called after each layer; the host check uses it to name the first layer

@@ -50,4 +50,39 @@
             : "r0", "cc");                                                             \
     } while (0)
 
+/* The outputs of one input run: for o in [0, n_out),
+ *   out[o] = clamp(requantize(bias[o] + sum(x[i] * w[o * n + i], i < n))
+ *                  + out_zp, act_min, act_max),
+ * w, bias (or NULL), mult and shift in flash, the weights of consecutive
+ * outputs contiguous (dense rows, OHWI conv filters). The sum is taken
+ * modulo 2^32 as bias - n * 2^15 plus the MCG_AVR_DOT of each chunk of at
+ * most 255 values; it equals the int32 sum, which the generator keeps inside
+ * int32. Out of line (the kernels call it once per pixel or row, and its few
+ * live values stay in registers) and weak, so that every model of a firmware
+ * may include it and the linker keeps one copy. */
+void mcg_avr_outputs(const int8_t *x, uint16_t n, const int8_t *w, const int32_t *bias, const int32_t *mult,
+                     const int8_t *shift, int8_t *out, uint16_t n_out, int16_t out_zp, int8_t act_min,
+                     int8_t act_max);
+__attribute__((weak)) void mcg_avr_outputs(const int8_t *x, uint16_t n, const int8_t *w, const int32_t *bias,
+                                           const int32_t *mult, const int8_t *shift, int8_t *out, uint16_t n_out,
+                                           int16_t out_zp, int8_t act_min, int8_t act_max)
+{
+    const uint32_t offset = (uint32_t)n << 15;
+    do {
+        const int8_t *xp = x;
+        uint16_t left = n;
+        uint32_t acc = (bias ? (uint32_t)MCG_READ_S32(bias++) : 0u) - offset;
+        __uint24 sum;
+        while (left > 255) {
+            MCG_AVR_DOT(sum, xp, w, 255);
+            acc += sum;
+            left -= 255;
+        }
+        MCG_AVR_DOT(sum, xp, w, left);
+        acc += sum;
+        *out++ = mcg_clamp_s8(mcg_requantize((int32_t)acc, MCG_READ_S32(mult++), MCG_READ_S8(shift++)) + out_zp,
+                              act_min, act_max);
+    } while (--n_out);
+}
+
 #endif /* MCG_DOT_AVR_H */

@@ -45,7 +45,6 @@ static inline int32_t mcg_rounding_divide_by_pot(int32_t x, int8_t exponent)
     /* >> of a negative int32 is arithmetic on every compiler mcugen targets. */
     return (x >> exponent) + (remainder > threshold ? 1 : 0);
 }
-#endif /* __AVR__ */
 
 /* MultiplyByQuantizedMultiplier: round(x * multiplier * 2^(shift - 31)). */
 static inline int32_t mcg_requantize(int32_t x, int32_t multiplier, int8_t shift)
@@ -55,6 +54,7 @@ static inline int32_t mcg_requantize(int32_t x, int32_t multiplier, int8_t shift
     }
     return mcg_rounding_divide_by_pot(mcg_srdhm(x, multiplier), (int8_t)-shift);
 }
+#endif /* __AVR__ */
 
 /* Clamp an int32 to [lo, hi] and narrow to int8. */
 static inline int8_t mcg_clamp_s8(int32_t v, int8_t lo, int8_t hi)

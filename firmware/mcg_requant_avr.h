@@ -1,38 +1,47 @@
-/* The rounding contract on AVR: mcg_srdhm and mcg_rounding_divide_by_pot in
- * assembly, equal to the C definitions in mcg_requant.h (and to
- * mcugen/rounding.py) for every input; tests/test_rounding_avr.py checks them
- * in simavr at the edges and on random values.
+/* The rounding contract on AVR: mcg_srdhm, mcg_rounding_divide_by_pot and
+ * mcg_requantize in assembly, equal to the C definitions in mcg_requant.h (and
+ * to mcugen/rounding.py) for every input; tests/test_rounding_avr.py checks
+ * them in simavr at the edges and on random values.
  *
  * Why: avr-gcc computes the int64 product of the C version with __muldi3 and
- * shifts int32 values by a variable amount one bit per loop turn; these take
- * about 110-130 cycles for the high multiply and 20-45 for the shift.
+ * shifts int32 values by a variable amount one bit per loop turn.
  *
- * mcg_avr_srdhm(a, b): SaturatingRoundingDoublingHighMul. With P = a * b,
- * TFLite's (P + nudge) / 2^31 (C truncation, nudge = 2^30 or 1 - 2^30) equals
- * floor((P + 2^30) / 2^31), which in sign and magnitude (U = |a| * |b|) is
- *   P >= 0:  (U + 2^30) >> 31,   saturated to INT32_MAX (only U = 2^62);
- *   P <  0:  -((U + 2^30 - 1) >> 31).
- * U is an unsigned 32x32 product by columns (16 MULs, 12 when |a| < 2^24,
- * the usual case of an accumulator), summed in a rotating 3-byte window
- * (r26, r27, r30) that starts with the rounding constant; r31 holds zero and
- * the T flag the sign of P.
+ * mcg_avr_requantize(a, b, e) = RoundingDivideByPOT(SRDHM(a, b), e) for e in
+ * [0, 31], in one rounding. With P = a * b, TFLite's SRDHM
+ * (P + nudge) / 2^31 (C truncation, nudge = 2^30 or 1 - 2^30) equals
+ * s = floor((P + 2^30) / 2^31); RoundingDivideByPOT(s, e) for e >= 1 is
+ * floor((s + 2^(e-1) - (s < 0)) / 2^e), and floor((floor(y) + c) / d) =
+ * floor((y + c) / d) for integers c, d > 0, so in sign and magnitude
+ * (U = |a| * |b|, K = 2^30, plus 2^(30+e) when e >= 1):
+ *   P >= 0:  (U + K) >> (31 + e),  saturated to INT32_MAX when e = 0 (only
+ *            a = b = INT32_MIN; with e >= 1 the formula already equals
+ *            RoundingDivideByPOT(INT32_MAX, e));
+ *   P <  0:  -((U + K - 1) >> (31 + e))
+ * (for P < 0 the test s < 0 is P < -2^30; taking it as true when -2^30 <= P
+ * < 0 changes nothing, both give 0). U is an unsigned 32x32 product by
+ * columns (16 MULs, 12 when |a| < 2^24, the usual case of an accumulator),
+ * summed in a rotating 3-byte window (r26, r27, r30) that starts with the
+ * low 31 bits of K - (P < 0); r31 holds zero and the T flag the sign of P.
+ * The 2^(30+e) term is the + 1 of ((V >> (6 + e)) + 1) >> 1 applied to the
+ * bytes 3..7 of that sum, V; shifts of 8 bits move whole bytes, and a
+ * remaining 5 to 7 is one byte right then 1 to 3 bits left.
+ * mcg_srdhm(a, b) is mcg_avr_requantize(a, b, 0).
  *
- * mcg_avr_rdbpot(x, e): RoundingDivideByPOT for e in [0, 31], round half away
- * from zero. For e >= 1 it equals ((z >> (e - 1)) + 1) >> 1 with
- * z = x - (x < 0) in 40 bits (r21 the top byte); shifts of 8 bits move whole
- * bytes, and a remaining 5 to 7 is one byte right then 1 to 3 bits left.
+ * mcg_avr_rdbpot(x, e): RoundingDivideByPOT alone (the softmax uses it),
+ * ((z >> (e - 1)) + 1) >> 1 with z = x - (x < 0) in 40 bits (r21 the top
+ * byte) for e >= 1, shifted the same way.
  *
- * Both follow avr-gcc's calling convention (arguments in r25..r18, result in
- * r25..r22, r18-r27 and r30-r31 free, r1 zero on return); each is a weak
- * symbol in its own section, so any number of translation units may include
- * this header and the linker keeps one copy.
+ * Both follow avr-gcc's calling convention (arguments in r25..r16, result in
+ * r25..r22, r18-r27 and r30-r31 free, r16 and r17 kept, r1 zero on return);
+ * each is a weak symbol in its own section, so any number of translation
+ * units may include this header and the linker keeps one copy.
  */
 #ifndef MCG_REQUANT_AVR_H
 #define MCG_REQUANT_AVR_H
 
 #include <stdint.h>
 
-int32_t mcg_avr_srdhm(int32_t a, int32_t b);
+int32_t mcg_avr_requantize(int32_t a, int32_t b, int8_t exponent);
 int32_t mcg_avr_rdbpot(int32_t x, int8_t exponent);
 
 /* One column step: window (c0, c1, c2) += a * b (unsigned bytes). */
@@ -44,10 +53,10 @@ int32_t mcg_avr_rdbpot(int32_t x, int8_t exponent);
     "sbci " r1 ", 0xff\n\tsbci " r2 ", 0xff\n\tsbci " r3 ", 0xff\n\t"
 
 __asm__(
-    ".pushsection .text.mcg_avr_srdhm,\"ax\",@progbits\n\t"
-    ".weak mcg_avr_srdhm\n\t"
-    ".type mcg_avr_srdhm, @function\n"
-    "mcg_avr_srdhm:\n\t"
+    ".pushsection .text.mcg_avr_requantize,\"ax\",@progbits\n\t"
+    ".weak mcg_avr_requantize\n\t"
+    ".type mcg_avr_requantize, @function\n"
+    "mcg_avr_requantize:\n\t"
     /* a: r22 (low)..r25, b: r18..r21. T = sign of the product. */
     "mov r31, r25\n\teor r31, r21\n\tbst r31, 7\n\t"
     "sbrs r25, 7\n\trjmp 1f\n\t"
@@ -106,19 +115,46 @@ __asm__(
     /* column 5, window (r30, r26, r27) */
     MCG_AVR_MAC("r24", "r21", "r30", "r26", "r27")
     "mov r23, r30\n\tmov r24, r26\n\tmov r25, r27\n"
-    /* bytes 3..7 in r18, r22..r25: the result is bits 31..62 */
+    /* bytes 3..7 of U + K in r18, r22..r25 */
     "6:\n\t"
+    "mov r19, r16\n\t"
+    "tst r19\n\tbrne 10f\n\t"
+    /* e = 0: the result is bits 31..62 */
     "lsl r18\n\trol r22\n\trol r23\n\trol r24\n\trol r25\n\t"
     "brts 7f\n\t"
     "sbrs r25, 7\n\trjmp 8f\n\t"
     "ldi r22, 0xff\n\tldi r23, 0xff\n\tldi r24, 0xff\n\tldi r25, 0x7f\n\t"
     "rjmp 8f\n"
+    /* e >= 1: ((bytes 4..7 >> (e - 2)) + 1) >> 1, r18 the byte below,
+     * r21 a fifth byte for the carry of the + 1 */
+    "10:\n\t"
+    "mov r0, r18\n\tclr r21\n\t"
+    "subi r19, 2\n\tbrpl 12f\n\t"
+    "lsl r0\n\trol r22\n\trol r23\n\trol r24\n\trol r25\n\trol r21\n\t"   /* e = 1 */
+    "rjmp 15f\n"
+    "12:\n\t"
+    "cpi r19, 5\n\tbrlo 14f\n\t"
+    "mov r0, r22\n\tmov r22, r23\n\tmov r23, r24\n\tmov r24, r25\n\tmov r25, r21\n\t"
+    "subi r19, 8\n\tbrcc 12b\n"
+    "13:\n\t"
+    "lsl r0\n\trol r22\n\trol r23\n\trol r24\n\trol r25\n\trol r21\n\t"
+    "inc r19\n\tbrne 13b\n\t"
+    "rjmp 15f\n"
+    "14:\n\t"
+    "tst r19\n\tbreq 15f\n"
+    "141:\n\t"
+    "lsr r21\n\tror r25\n\tror r24\n\tror r23\n\tror r22\n\t"
+    "dec r19\n\tbrne 141b\n"
+    "15:\n\t"
+    "subi r22, 0xff\n\tsbci r23, 0xff\n\tsbci r24, 0xff\n\tsbci r25, 0xff\n\tsbci r21, 0xff\n\t"
+    "lsr r21\n\tror r25\n\tror r24\n\tror r23\n\tror r22\n\t"
+    "brtc 8f\n"
     "7:\n\t"
     MCG_AVR_NEG32("r22", "r23", "r24", "r25")
     "8:\n\t"
     "clr r1\n\t"
     "ret\n\t"
-    ".size mcg_avr_srdhm, .-mcg_avr_srdhm\n\t"
+    ".size mcg_avr_requantize, .-mcg_avr_requantize\n\t"
     ".popsection\n");
 
 __asm__(
@@ -160,12 +196,20 @@ __asm__(
 
 static inline int32_t mcg_srdhm(int32_t a, int32_t b)
 {
-    return mcg_avr_srdhm(a, b);
+    return mcg_avr_requantize(a, b, 0);
 }
 
 static inline int32_t mcg_rounding_divide_by_pot(int32_t x, int8_t exponent)
 {
     return mcg_avr_rdbpot(x, exponent);
+}
+
+static inline int32_t mcg_requantize(int32_t x, int32_t multiplier, int8_t shift)
+{
+    if (shift > 0) {
+        return mcg_avr_requantize((int32_t)((uint32_t)x << shift), multiplier, 0);
+    }
+    return mcg_avr_requantize(x, multiplier, (int8_t)-shift);
 }
 
 #endif /* MCG_REQUANT_AVR_H */

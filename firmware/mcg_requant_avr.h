@@ -19,7 +19,8 @@
  *   P <  0:  -((U + K - 1) >> (31 + e))
  * (for P < 0 the test s < 0 is P < -2^30; taking it as true when -2^30 <= P
  * < 0 changes nothing, both give 0). U is an unsigned 32x32 product by
- * columns (16 MULs, 12 when |a| < 2^24, the usual case of an accumulator),
+ * columns (16 MULs; 12 when |a| < 2^24 and 8 when |a| < 2^16, the usual cases
+ * of an accumulator),
  * summed in a rotating 3-byte window (r26, r27, r30) that starts with the
  * low 31 bits of K - (P < 0); r31 holds zero and the T flag the sign of P.
  * The 2^(30+e) term is the + 1 of ((V >> (6 + e)) + 1) >> 1 applied to the
@@ -77,6 +78,20 @@ __asm__(
     MCG_AVR_MAC("r22", "r19", "r27", "r30", "r26")
     MCG_AVR_MAC("r23", "r18", "r27", "r30", "r26")
     "clr r27\n\t"
+    "mov r0, r24\n\tor r0, r25\n\tbrne 20f\n\t"
+    /* |a| < 2^16: column 2, window (r30, r26, r27) */
+        MCG_AVR_MAC("r22", "r20", "r30", "r26", "r27")
+    MCG_AVR_MAC("r23", "r19", "r30", "r26", "r27")
+    "clr r30\n\t"
+    /* column 3, window (r26, r27, r30) */
+    MCG_AVR_MAC("r22", "r21", "r26", "r27", "r30")
+    MCG_AVR_MAC("r23", "r20", "r26", "r27", "r30")
+    "mov r18, r26\n\tclr r26\n\t"
+    /* column 4, window (r27, r30, r26) */
+    MCG_AVR_MAC("r23", "r21", "r27", "r30", "r26")
+    "mov r22, r27\n\tmov r23, r30\n\tmov r24, r26\n\tclr r25\n\t"
+    "rjmp 6f\n"
+    "20:\n\t"
     /* column 2, window (r30, r26, r27) */
     MCG_AVR_MAC("r22", "r20", "r30", "r26", "r27")
     MCG_AVR_MAC("r23", "r19", "r30", "r26", "r27")

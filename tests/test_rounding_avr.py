@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from mcugen.boards import get_board
-from mcugen.emit import FIRMWARE_FILES
+from mcugen.emit import FIRMWARE_FILES, c_int
 from mcugen.resources import firmware_dir
 from mcugen.rounding import multiply_by_quantized_multiplier, rounding_divide_by_pot, srdhm
 from mcugen.targets import get_target
@@ -111,3 +111,54 @@ def test_avr_matches_numpy_random():
     m[:100] = rng.integers(I32_MIN, I32_MAX, 100, endpoint=True)
     s = np.concatenate([np.arange(-31, 31), rng.integers(-31, 31, n - 62)])
     check(x, m, s)
+
+
+# The output loop of the dense and conv kernels (mcg_avr_outputs, assembly):
+# one-tap outputs whose accumulator is bias + 1 * 1, so that every rounding,
+# left shift, zero point and clamp path of its tail is hit with chosen
+# values: out = clamp(requantize(bias + 1, m, s) + zp, lo, hi).
+LOOP_SOURCE = r"""
+#include "mcg_rq.h"
+#include "mcg_runtime.h"
+static const int8_t MCG_FLASH one[MCG_N] = {MCG_ONES};
+static const int32_t MCG_FLASH bias[MCG_N] = {MCG_BIAS};
+static const int32_t MCG_FLASH mult[MCG_N] = {MCG_MULT};
+static const int8_t MCG_FLASH shift[MCG_N] = {MCG_SHIFT};
+void mcg_rq_invoke(const int8_t *in, int8_t *out)
+{
+    static const int8_t x[1] = {1};
+    mcg_avr_outputs(x, 1, one, bias, mult, shift, out, MCG_N, in[0], in[1], in[2]);
+}
+"""
+
+
+class LoopProgram(RequantProgram):
+    def __init__(self, bias, mult, shift):
+        n = len(bias)
+        text = "\n".join(f"#define {k} {v}" for k, v in [
+            ("MCG_N", n), ("MCG_ONES", ", ".join(["1"] * n)), ("MCG_BIAS", ", ".join(c_int(v) for v in bias)),
+            ("MCG_MULT", ", ".join(c_int(v) for v in mult)), ("MCG_SHIFT", ", ".join(str(int(v)) for v in shift))])
+        self.source = text + LOOP_SOURCE
+        self.header = HEADER.replace("OUTPUT_SIZE 12", f"OUTPUT_SIZE {n}").replace("INPUT_SIZE 9", "INPUT_SIZE 3")
+
+    def write(self, folder: Path) -> None:
+        super().write(folder)
+        (folder / "mcg_rq.h").write_text(self.header)
+        (folder / "mcg_rq.c").write_text(self.source)
+
+
+def test_avr_output_loop_tail():
+    rng = np.random.default_rng(5)
+    n = 160
+    acc = np.concatenate([rng.integers(-(2**31), 2**31 - 1, n // 2), rng.integers(-(2**17), 2**17, n // 2)])
+    acc[:6] = [I32_MIN + 1, I32_MAX, 0, -1, 2**24, -(2**24)]
+    mult = rng.integers(2**30, 2**31 - 1, n, endpoint=True)
+    shift = rng.integers(-12, 3, n)  # positive: a left shift of the accumulator first
+    shift[:8] = [1, 2, 0, -1, -31, 0, 0, 0]
+    acc[6:8], mult[6:8] = [I32_MAX, I32_MIN + 1], I32_MAX  # +- (2^31 - 2): + zp overflows int32
+    zp_lo_hi = np.array([[-128, -128, 127], [127, -128, 127], [-5, -20, 90], [0, 0, 6], [100, 3, 3]])
+    target = get_target(get_board("uno"))
+    run = target.run(_BundleGraph(n), LoopProgram(acc - 1, mult, shift), zp_lo_hi.astype(np.int8))
+    for (zp, lo, hi), got in zip(zp_lo_hi, run.outputs.reshape(len(zp_lo_hi), n)):
+        want = np.clip(multiply_by_quantized_multiplier(acc, mult, shift) + zp, lo, hi)
+        np.testing.assert_array_equal(got.astype(np.int64), want)

@@ -25,10 +25,13 @@ CASES = {
     "conv2d_2x2_s2_relu6": ((8, 8, 4), conv(8, 2, strides=2, activation="relu6")),
     "conv2d_s2x1_valid": ((7, 9, 1), conv(2, 3, strides=(2, 1))),
     "conv2d_32ch": ((5, 5, 32), conv(16, 3, padding="same", activation="relu")),
+    "conv2d_full_width": ((6, 4, 3), conv(5, (3, 4))),  # window rows contiguous: one run in place
+    "conv2d_after_relu": ((6, 6, 5), lambda x: conv(7, 3, padding="same")(L.ReLU()(x))),  # input zp -128
     # Conv1D
     "conv1d_valid": ((16, 3), lambda x: L.Conv1D(4, 3)(x)),
     "conv1d_same_s2": ((15, 4), lambda x: L.Conv1D(6, 5, strides=2, padding="same", activation="relu")(x)),
     "conv1d_causal": ((12, 2), lambda x: L.Conv1D(3, 3, padding="causal")(x)),
+    "conv1d_k9_s3_same": ((40, 5), lambda x: L.Conv1D(6, 9, strides=3, padding="same", activation="relu")(x)),
     # DepthwiseConv2D and SeparableConv2D
     "depthwise_3x3_same": ((8, 8, 4), lambda x: L.DepthwiseConv2D(3, padding="same")(x)),
     "depthwise_s2_dm2": ((9, 9, 3), lambda x: L.DepthwiseConv2D(3, strides=2, depth_multiplier=2)(x)),
@@ -40,6 +43,8 @@ CASES = {
     "dense": ((20,), lambda x: L.Dense(7)(x)),
     "dense_relu_nobias": ((33,), lambda x: L.Dense(12, activation="relu", use_bias=False)(x)),
     "dense_rank2": ((4, 6), lambda x: L.Dense(5)(x)),
+    # 1100 taps of weight 127: accumulators past 2^24 (4 chunks of 256 on AVR, 32-bit requantization)
+    "dense_1100_acc32": ((1100,), lambda x: L.Dense(3, kernel_initializer="ones")(x)),
     # Pooling
     "maxpool2d_2": ((8, 8, 3), lambda x: L.MaxPooling2D(2)(x)),
     "maxpool2d_3s2_same": ((9, 7, 2), lambda x: L.MaxPooling2D(3, strides=2, padding="same")(x)),

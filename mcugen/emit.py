@@ -126,6 +126,9 @@ def render(g: Graph, source: str = "", board: "Board | None" = None) -> CModel:
     scratch_expr = {id(g.ops[i]): f"{name}_arena + {off}" for i, off in plan.scratch.items()}
     c = CNames(name, ids, tensor_expr, scratch_expr)
 
+    families = board.kernel_families if board else ()
+    for op in g.ops:
+        op.specialize(families)
     arrays, calls, kernels = [], [], []
     for index, op in enumerate(g.ops):
         for a in op.constants():
@@ -136,7 +139,6 @@ def render(g: Graph, source: str = "", board: "Board | None" = None) -> CModel:
         out = op.outputs[0]
         label = f"{op.kind} {op.name!r}".replace("*/", "* /")
         calls.append(Call(index, label, op.c_call(g, c), tensor_expr[out], g.tensors[out].size))
-    families = board.kernel_families if board else ()
     kernels = [pick_kernel(k, families) for k in kernels]
     flash = sum(a.nbytes for op in g.ops for a in op.constants())
     qi, qo = g.input.q, g.output.q

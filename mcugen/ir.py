@@ -121,6 +121,13 @@ class Op:
     def constants(self) -> list[CArray]:
         return []
 
+    def specialize(self, families: tuple[str, ...]) -> None:
+        """Called by render() before constants() and c_call() with the board's
+        kernel families (() without a board): an op whose faster kernel on
+        some family wants other constants picks them here. Both kernels of a
+        stem still take the same arguments (a constant a family does not use
+        is passed as NULL). Default: nothing depends on the family."""
+
     def c_call(self, g: "Graph", c: "CNames") -> str:
         """The C statement that runs this op (no trailing newline)."""
         raise NotImplementedError

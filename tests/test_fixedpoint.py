@@ -80,7 +80,7 @@ int main(void)
             return 2;
         }
         mcg_softmax_s8(in, out, (mcg_idx_t)hdr[0], (uint16_t)hdr[1], hdr[2],
-                       (int8_t)hdr[3], hdr[4]);
+                       (int8_t)hdr[3], hdr[4], NULL);
         if (fwrite(out, 1, n, stdout) != n) {
             return 3;
         }

@@ -7,7 +7,7 @@ from typing import ClassVar
 
 import numpy as np
 
-from ..ir import Op, QParams
+from ..ir import CArray, Op, QParams
 from . import tflite_op
 
 
@@ -18,6 +18,12 @@ class Softmax(Op):
 
     beta: float = 1.0
     params: tuple[int, int, int] | None = None  # (beta multiplier, left shift, diff_min)
+    # Families whose kernels get the exp() of every possible difference as a
+    # table ("e": 4 bytes per difference from 0 down to diff_min, at most
+    # 1 KiB) instead of computing some 10 to 20 high multiplies per entry
+    # twice: AVR, where a high multiply is ~100 cycles.
+    EXP_TABLE_FAMILIES: ClassVar[tuple[str, ...]] = ("avr",)
+    exp_table: bool = False
 
     def forward_float(self, g, xs):
         x = xs[0].astype(np.float64) * self.beta
@@ -37,14 +43,33 @@ class Softmax(Op):
 
         return softmax_int8(xs[0], *self.params)
 
+    def specialize(self, families):
+        self.exp_table = any(f in self.EXP_TABLE_FAMILIES for f in families)
+
+    def exp_values(self) -> np.ndarray:
+        """int32 exp() (Q0.31) of the differences 0, -1, ..., diff_min (the
+        rescaled difference through gemmlowp's exp_on_negative_values), as
+        the kernel would compute them."""
+        from ..fixedpoint import _SCALED_DIFF_INTEGER_BITS, exp_on_negative_values
+        from ..rounding import multiply_by_quantized_multiplier
+
+        m, s, dmin = self.params
+        diffs = -np.arange(min(256, 1 - dmin), dtype=np.int64)
+        rescaled = multiply_by_quantized_multiplier(diffs, m, s)
+        return exp_on_negative_values(rescaled, _SCALED_DIFF_INTEGER_BITS).astype(np.int32)
+
+    def constants(self):
+        return [CArray("e", "int32_t", self.exp_values())] if self.exp_table else []
+
     def c_call(self, g, c):
         shape = g.shape(self.inputs[0])
         depth = shape[-1]
         rows = int(np.prod(shape[:-1], dtype=np.int64))
         m, s, dmin = self.params
+        table = c.const(self, "e") if self.exp_table else "NULL"
         return (
             f"mcg_softmax_s8({c.tensor(self.inputs[0])}, {c.tensor(self.outputs[0])}, "
-            f"{rows}, {depth}, {m}, {s}, {dmin});"
+            f"{rows}, {depth}, {m}, {s}, {dmin}, {table});"
         )
 
     def macs(self, g):

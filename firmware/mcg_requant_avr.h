@@ -23,9 +23,10 @@
  * of an accumulator),
  * summed in a rotating 3-byte window (r26, r27, r30) that starts with the
  * low 31 bits of K - (P < 0); r31 holds zero and the T flag the sign of P.
- * The 2^(30+e) term is the + 1 of ((V >> (6 + e)) + 1) >> 1 applied to the
- * bytes 3..7 of that sum, V; shifts of 8 bits move whole bytes, and a
- * remaining 5 to 7 is one byte right then 1 to 3 bits left.
+ * The 2^(30+e) term is a round-half-up of V >> (7 + e), V the bytes 3..7 of
+ * that sum: the last bit shifted out is added back. Shifts of 8 bits move
+ * whole bytes, and a remaining 5 to 7 is one byte right then 1 to 3 bits
+ * left.
  * mcg_srdhm(a, b) is mcg_avr_requantize(a, b, 0).
  *
  * mcg_avr_rdbpot(x, e): RoundingDivideByPOT alone (the softmax uses it),
@@ -132,37 +133,32 @@ __asm__(
     "mov r23, r30\n\tmov r24, r26\n\tmov r25, r27\n"
     /* bytes 3..7 of U + K in r18, r22..r25 */
     "6:\n\t"
-    "mov r19, r16\n\t"
-    "tst r19\n\tbrne 10f\n\t"
+    "tst r16\n\tbrne 10f\n\t"
     /* e = 0: the result is bits 31..62 */
     "lsl r18\n\trol r22\n\trol r23\n\trol r24\n\trol r25\n\t"
     "brts 7f\n\t"
     "sbrs r25, 7\n\trjmp 8f\n\t"
     "ldi r22, 0xff\n\tldi r23, 0xff\n\tldi r24, 0xff\n\tldi r25, 0x7f\n\t"
     "rjmp 8f\n"
-    /* e >= 1: ((bytes 4..7 >> (e - 2)) + 1) >> 1, r18 the byte below,
-     * r21 a fifth byte for the carry of the + 1 */
+    /* e >= 1: W = bytes 4..7, r0 the bits below it; the result is
+     * W >> (e - 1) plus the last bit shifted out (the 2^(30+e) of K) */
     "10:\n\t"
-    "mov r0, r18\n\tclr r21\n\t"
-    "subi r19, 2\n\tbrpl 12f\n\t"
-    "lsl r0\n\trol r22\n\trol r23\n\trol r24\n\trol r25\n\trol r21\n\t"   /* e = 1 */
-    "rjmp 15f\n"
+    "mov r0, r18\n\tmov r19, r16\n\tdec r19\n"
     "12:\n\t"
     "cpi r19, 5\n\tbrlo 14f\n\t"
-    "mov r0, r22\n\tmov r22, r23\n\tmov r23, r24\n\tmov r24, r25\n\tmov r25, r21\n\t"
+    "mov r0, r22\n\tmov r22, r23\n\tmov r23, r24\n\tmov r24, r25\n\tclr r25\n\t"
     "subi r19, 8\n\tbrcc 12b\n"
-    "13:\n\t"
-    "lsl r0\n\trol r22\n\trol r23\n\trol r24\n\trol r25\n\trol r21\n\t"
+    "13:\n\t"                      /* 5..7: went 1..3 bits too far, back left */
+    "lsl r0\n\trol r22\n\trol r23\n\trol r24\n\trol r25\n\t"
     "inc r19\n\tbrne 13b\n\t"
     "rjmp 15f\n"
     "14:\n\t"
     "tst r19\n\tbreq 15f\n"
     "141:\n\t"
-    "lsr r21\n\tror r25\n\tror r24\n\tror r23\n\tror r22\n\t"
+    "lsr r25\n\tror r24\n\tror r23\n\tror r22\n\tror r0\n\t"
     "dec r19\n\tbrne 141b\n"
     "15:\n\t"
-    "subi r22, 0xff\n\tsbci r23, 0xff\n\tsbci r24, 0xff\n\tsbci r25, 0xff\n\tsbci r21, 0xff\n\t"
-    "lsr r21\n\tror r25\n\tror r24\n\tror r23\n\tror r22\n\t"
+    "lsl r0\n\tadc r22, r31\n\tadc r23, r31\n\tadc r24, r31\n\tadc r25, r31\n\t"
     "brtc 8f\n"
     "7:\n\t"
     MCG_AVR_NEG32("r22", "r23", "r24", "r25")

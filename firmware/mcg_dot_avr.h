@@ -192,4 +192,138 @@ static inline void mcg_avr_outputs(const int8_t *x, uint16_t n, const int8_t *w,
     mcg_avr_outputs_asm(x, w, bias, mult, shift, out, n_out, (int8_t)out_zp, &job);
 }
 
+/* Two input runs at once (two conv windows, two dense rows) against the
+ * same weights: for o in [0, n_out), out1[o] from x1 and out2[o] from x2 as
+ * in mcg_avr_outputs, n <= 255. Each weight byte is read once for both
+ * (LPM 3, LD 2 + MULS 2 + 4 adds twice: 9.5 cycles per product instead of
+ * 11.75), and the per-output work of the dot product is shared. During the
+ * products Y walks x2 (the job pointer waits on the stack) and r14:r15
+ * count. */
+typedef struct {
+    const int8_t *shift; /* Y+0 */
+    uint16_t n_out;      /* Y+2 */
+    int8_t out_zp;       /* Y+4 */
+    int8_t act_min;      /* Y+5 */
+    int8_t act_max;      /* Y+6 */
+    uint8_t quads;       /* Y+7: n / 4 */
+    uint8_t tail;        /* Y+8: n % 4 */
+    uint8_t start1;      /* Y+9, Y+10: bytes 1 and 2 of -(n * 2^15) mod 2^24 */
+    uint8_t start2;
+    int32_t acc2;        /* Y+11..14: the second accumulator while the first is requantized */
+} mcg_avr_job2;
+
+void mcg_avr_outputs2_asm(const int8_t *x1, const int8_t *x2, const int8_t *w, const int32_t *bias,
+                          const int32_t *mult, int8_t *out1, int8_t *out2, mcg_avr_job2 *job);
+
+/* One weight, two products: Z weight, X and Y the inputs, r24 and r25 the
+ * bytes, r18..r20 and r21..r23 the sums, r16 = 0x80, r17 = 0. */
+#define MCG_AVR_QQ                                                                                 \
+    "lpm r24, Z+\n\tld r25, X+\n\tmuls r25, r24\n\tadd r18, r0\n\teor r1, r16\n\tadc r19, r1\n\t" \
+    "adc r20, r17\n\tld r25, Y+\n\tmuls r25, r24\n\tadd r21, r0\n\teor r1, r16\n\tadc r22, r1\n\t" \
+    "adc r23, r17\n\t"
+
+__asm__(
+    ".pushsection .text.mcg_avr_outputs2_asm,\"ax\",@progbits\n\t"
+    ".weak mcg_avr_outputs2_asm\n\t"
+    ".type mcg_avr_outputs2_asm, @function\n"
+    "mcg_avr_outputs2_asm:\n\t"
+    "push r2\n\tpush r3\n\tpush r4\n\tpush r5\n\tpush r6\n\tpush r7\n\tpush r8\n\tpush r9\n\t"
+    "push r10\n\tpush r11\n\tpush r12\n\tpush r13\n\tpush r14\n\tpush r15\n\tpush r16\n\tpush r17\n\t"
+    "push r28\n\tpush r29\n\t"
+    /* x1 r24, x2 r22, w r20, bias r18, mult r16, out1 r14, out2 r12, job r10 */
+    "movw r28, r10\n\tmovw r2, r24\n\tmovw r4, r22\n\tmovw r10, r20\n\t"
+    "movw r8, r12\n\tmovw r12, r18\n\tmovw r6, r14\n\tmovw r14, r16\n"
+    "1:\n\t"                                       /* next output pair */
+    "movw r26, r2\n\tmovw r30, r10\n\tldi r16, 0x80\n\tclr r17\n\t"
+    "clr r18\n\tldd r19, Y+9\n\tldd r20, Y+10\n\tclr r21\n\tmov r22, r19\n\tmov r23, r20\n\t"
+    "push r14\n\tpush r15\n\tpush r28\n\tpush r29\n\t"
+    "ldd r14, Y+7\n\tldd r15, Y+8\n\tmovw r28, r4\n\t"
+    "tst r14\n\tbreq 7f\n"
+    "6:\n\t"
+    MCG_AVR_QQ MCG_AVR_QQ MCG_AVR_QQ MCG_AVR_QQ
+    "dec r14\n\tbrne 6b\n"
+    "7:\n\t"
+    "tst r15\n\tbreq 9f\n"
+    "8:\n\t"
+    MCG_AVR_QQ
+    "dec r15\n\tbrne 8b\n"
+    "9:\n\t"
+    "pop r29\n\tpop r28\n\tpop r15\n\tpop r14\n\t"
+    "clr r1\n\tmovw r10, r30\n\t"                  /* the next output's weights */
+    /* bias in r16, r17, r26, r27 */
+    "clr r16\n\tclr r17\n\tmovw r26, r16\n\t"
+    "cp r12, r1\n\tcpc r13, r1\n\tbreq 2f\n\t"
+    "movw r30, r12\n\tlpm r16, Z+\n\tlpm r17, Z+\n\tlpm r26, Z+\n\tlpm r27, Z+\n\tmovw r12, r30\n"
+    "2:\n\t"
+    /* acc2 = bias + sum2 -> job.acc2; acc1 = bias + sum1 -> r22..r25 */
+    "mov r0, r23\n\tlsl r0\n\tsbc r0, r0\n\t"
+    "add r21, r16\n\tadc r22, r17\n\tadc r23, r26\n\tadc r0, r27\n\t"
+    "std Y+11, r21\n\tstd Y+12, r22\n\tstd Y+13, r23\n\tstd Y+14, r0\n\t"
+    "mov r21, r20\n\tlsl r21\n\tsbc r21, r21\n\tmovw r22, r18\n\tmovw r24, r20\n\t"
+    "add r22, r16\n\tadc r23, r17\n\tadc r24, r26\n\tadc r25, r27\n\t"
+    /* the shift, r17 */
+    "ldd r30, Y+0\n\tldd r31, Y+1\n\tlpm r17, Z+\n\tstd Y+0, r30\n\tstd Y+1, r31\n\t"
+    "rcall 20f\n\t"
+    "movw r30, r6\n\tst Z+, r22\n\tmovw r6, r30\n\t"
+    "ldd r22, Y+11\n\tldd r23, Y+12\n\tldd r24, Y+13\n\tldd r25, Y+14\n\t"
+    "rcall 20f\n\t"
+    "movw r30, r8\n\tst Z+, r22\n\tmovw r8, r30\n\t"
+    "ldi r30, 4\n\tadd r14, r30\n\tadc r15, r1\n\t"   /* the next multiplier */
+    "ldd r30, Y+2\n\tldd r31, Y+3\n\tsbiw r30, 1\n\tstd Y+2, r30\n\tstd Y+3, r31\n\t"
+    "breq 19f\n\t"
+    "rjmp 1b\n"
+    "19:\n\t"
+    "pop r29\n\tpop r28\n\t"
+    "pop r17\n\tpop r16\n\tpop r15\n\tpop r14\n\tpop r13\n\tpop r12\n\tpop r11\n\tpop r10\n\t"
+    "pop r9\n\tpop r8\n\tpop r7\n\tpop r6\n\tpop r5\n\tpop r4\n\tpop r3\n\tpop r2\n\t"
+    "ret\n"
+    /* r22 = the int8 output of the accumulator in r22..r25: multiplier at
+     * r14:r15, shift r17, zero point and clamp in the job */
+    "20:\n\t"
+    "movw r30, r14\n\tlpm r18, Z+\n\tlpm r19, Z+\n\tlpm r20, Z+\n\tlpm r21, Z+\n\t"
+    "mov r16, r17\n\tneg r16\n\tbrpl 22f\n\t"
+    "mov r16, r17\n"                               /* shift > 0: acc <<= shift */
+    "21:\n\t"
+    "lsl r22\n\trol r23\n\trol r24\n\trol r25\n\tdec r16\n\tbrne 21b\n"
+    "22:\n\t"
+    "call mcg_avr_requantize\n\t"
+    "ldd r26, Y+4\n\tclr r27\n\tsbrc r26, 7\n\tcom r27\n\t"
+    "add r22, r26\n\tadc r23, r27\n\tadc r24, r27\n\tadc r25, r27\n\t"
+    "brvs 24f\n\t"
+    "mov r26, r22\n\tlsl r26\n\tsbc r26, r26\n\t"
+    "cp r23, r26\n\tcpc r24, r26\n\tcpc r25, r26\n\tbreq 26f\n\t"
+    "ldi r22, 0x7f\n\tsbrc r25, 7\n\tldi r22, 0x80\n\t"
+    "rjmp 26f\n"
+    "24:\n\t"
+    "ldi r22, 0x80\n\tsbrc r25, 7\n\tldi r22, 0x7f\n"
+    "26:\n\t"
+    "ldd r26, Y+5\n\tcp r22, r26\n\tbrge 27f\n\tmov r22, r26\n"
+    "27:\n\t"
+    "ldd r26, Y+6\n\tcp r26, r22\n\tbrge 28f\n\tmov r22, r26\n"
+    "28:\n\t"
+    "ret\n\t"
+    ".size mcg_avr_outputs2_asm, .-mcg_avr_outputs2_asm\n\t"
+    ".popsection\n");
+
+#undef MCG_AVR_QQ
+
+/* mcg_avr_outputs for two runs x1 -> out1 and x2 -> out2 (n <= 255). */
+static inline void mcg_avr_outputs2(const int8_t *x1, const int8_t *x2, uint8_t n, const int8_t *w,
+                                    const int32_t *bias, const int32_t *mult, const int8_t *shift, int8_t *out1,
+                                    int8_t *out2, uint16_t n_out, int16_t out_zp, int8_t act_min, int8_t act_max)
+{
+    mcg_avr_job2 job;
+    const uint32_t start = (0u - ((uint32_t)n << 15)) & 0xFFFFFFul;
+    job.shift = shift;
+    job.n_out = n_out;
+    job.out_zp = (int8_t)out_zp;
+    job.act_min = act_min;
+    job.act_max = act_max;
+    job.quads = (uint8_t)(n >> 2);
+    job.tail = (uint8_t)(n & 3u);
+    job.start1 = (uint8_t)(start >> 8);
+    job.start2 = (uint8_t)(start >> 16);
+    mcg_avr_outputs2_asm(x1, x2, w, bias, mult, out1, out2, &job);
+}
+
 #endif /* MCG_DOT_AVR_H */

@@ -181,14 +181,15 @@ static inline void mcg_avr_outputs(const int8_t *x, uint16_t n, const int8_t *w,
 {
     mcg_avr_job job;
     const uint8_t rest = (uint8_t)(n & 255u);
-    const uint32_t start = (0u - ((uint32_t)rest << 15)) & 0xFFFFFFul;
+    /* -(rest * 2^15) mod 2^24 is -(rest * 2^7) mod 2^16 shifted by a byte */
+    const uint16_t start = (uint16_t)(0u - (uint16_t)((uint16_t)rest << 7));
     job.act_min = act_min;
     job.act_max = act_max;
     job.chunks = (uint8_t)(n >> 8);
     job.quads = (uint8_t)(rest >> 2);
     job.tail = (uint8_t)(rest & 3u);
-    job.start1 = (uint8_t)(start >> 8);
-    job.start2 = (uint8_t)(start >> 16);
+    job.start1 = (uint8_t)start;
+    job.start2 = (uint8_t)(start >> 8);
     mcg_avr_outputs_asm(x, w, bias, mult, shift, out, n_out, (int8_t)out_zp, &job);
 }
 
@@ -330,7 +331,7 @@ static inline void mcg_avr_outputs2(const int8_t *x1, const int8_t *x2, uint8_t 
                                     int8_t *out2, uint16_t n_out, int16_t out_zp, int8_t act_min, int8_t act_max)
 {
     mcg_avr_job2 job;
-    const uint32_t start = (0u - ((uint32_t)n << 15)) & 0xFFFFFFul;
+    const uint16_t start = (uint16_t)(0u - (uint16_t)((uint16_t)n << 7)); /* as in mcg_avr_outputs */
     job.shift = shift;
     job.n_out = n_out;
     job.out_zp = (int8_t)out_zp;
@@ -338,8 +339,8 @@ static inline void mcg_avr_outputs2(const int8_t *x1, const int8_t *x2, uint8_t 
     job.act_max = act_max;
     job.quads = (uint8_t)(n >> 2);
     job.tail = (uint8_t)(n & 3u);
-    job.start1 = (uint8_t)(start >> 8);
-    job.start2 = (uint8_t)(start >> 16);
+    job.start1 = (uint8_t)start;
+    job.start2 = (uint8_t)(start >> 8);
     mcg_avr_outputs2_asm(x1, x2, w, bias, mult, out1, out2, &job);
 }
 

@@ -66,7 +66,7 @@ def main():
     model.fit(x_train, y_train, epochs=20, batch_size=64, verbose=0, validation_split=0.1)
     _, acc = model.evaluate(x_test, y_test, verbose=0)
     print(f"float test accuracy: {acc:.4f}")
-    model.save(HERE / "timeseries_cnn.h5")
+    model.save(HERE / "timeseries_cnn.h5", include_optimizer=False)
     np.savez_compressed(HERE / "timeseries_calib.npz", x=x_train[:48])
 
 

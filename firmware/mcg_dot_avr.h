@@ -87,91 +87,92 @@ void mcg_avr_outputs_asm(const int8_t *x, const int8_t *w, const int32_t *bias, 
 #define MCG_AVR_Q \
     "ld r21, X+\n\tlpm r25, Z+\n\tmuls r21, r25\n\tadd r18, r0\n\teor r1, r22\n\tadc r19, r1\n\tadc r20, r23\n\t"
 
-__asm__(
-    ".pushsection .text.mcg_avr_outputs_asm,\"ax\",@progbits\n\t"
-    ".weak mcg_avr_outputs_asm\n\t"
-    ".type mcg_avr_outputs_asm, @function\n"
-    "mcg_avr_outputs_asm:\n\t"
-    "push r2\n\tpush r3\n\tpush r4\n\tpush r5\n\tpush r6\n\tpush r7\n\tpush r8\n\tpush r9\n\t"
-    "push r10\n\tpush r11\n\tpush r12\n\tpush r13\n\tpush r14\n\tpush r15\n\tpush r16\n\tpush r17\n\t"
-    "push r28\n\tpush r29\n\t"
-    /* x r24, w r22, bias r20, mult r18, shift r16, out r14, n_out r12, zp r10, job r8 */
-    "movw r28, r8\n\tmovw r8, r12\n\tmovw r2, r24\n\tmovw r4, r16\n\tmov r17, r10\n\t"
-    "movw r12, r20\n\tmovw r10, r22\n\tmovw r6, r14\n\tmovw r14, r18\n"
-    "1:\n\t"                                       /* next output */
-    "movw r26, r2\n\tmovw r30, r10\n\tldi r22, 0x80\n\tclr r23\n\t"
-    "ldd r24, Y+2\n\ttst r24\n\tbreq 31f\n\trjmp 30f\n"
-    "31:\n\t"                                      /* the last n % 256 products */
-    "clr r18\n\tldd r19, Y+5\n\tldd r20, Y+6\n\t"
-    "ldd r24, Y+3\n\ttst r24\n\tbreq 7f\n"
-    "6:\n\t"
-    MCG_AVR_Q MCG_AVR_Q MCG_AVR_Q MCG_AVR_Q
-    "dec r24\n\tbrne 6b\n"
-    "7:\n\t"
-    "ldd r24, Y+4\n\ttst r24\n\tbreq 9f\n"
-    "8:\n\t"
-    MCG_AVR_Q
-    "dec r24\n\tbrne 8b\n"
-    "9:\n\t"
-    "clr r1\n\tmovw r10, r30\n\t"                  /* the next output's weights */
-    "mov r21, r20\n\tlsl r21\n\tsbc r21, r21\n\tmovw r22, r18\n\tmovw r24, r20\n\t"
-    "cp r12, r1\n\tcpc r13, r1\n\tbreq 32f\n\t"
-    "movw r30, r12\n\tlpm r18, Z+\n\tlpm r19, Z+\n\tlpm r20, Z+\n\tlpm r21, Z+\n\tmovw r12, r30\n\t"
-    "add r22, r18\n\tadc r23, r19\n\tadc r24, r20\n\tadc r25, r21\n"
-    "32:\n\t"
-    "ldd r18, Y+2\n\ttst r18\n\tbreq 34f\n\trjmp 33f\n"
-    "34:\n\t"
-    "movw r30, r14\n\tlpm r18, Z+\n\tlpm r19, Z+\n\tlpm r20, Z+\n\tlpm r21, Z+\n\tmovw r14, r30\n\t"
-    "movw r30, r4\n\tlpm r16, Z+\n\tmovw r4, r30\n\t"
-    "neg r16\n\tbrpl 11f\n\t"
-    "neg r16\n"                                    /* shift > 0: acc <<= shift */
-    "10:\n\t"
-    "lsl r22\n\trol r23\n\trol r24\n\trol r25\n\tdec r16\n\tbrne 10b\n"
-    "11:\n\t"
-    "call mcg_avr_requantize\n\t"
-    /* + out_zp; the int8 it gives, saturated */
-    "clr r26\n\tsbrc r17, 7\n\tcom r26\n\t"
-    "add r22, r17\n\tadc r23, r26\n\tadc r24, r26\n\tadc r25, r26\n\t"
-    "brvs 14f\n\t"
-    "mov r26, r22\n\tlsl r26\n\tsbc r26, r26\n\t"
-    "cp r23, r26\n\tcpc r24, r26\n\tcpc r25, r26\n\tbreq 16f\n\t"
-    "ldi r22, 0x7f\n\tsbrc r25, 7\n\tldi r22, 0x80\n\t"
-    "rjmp 16f\n"
-    "14:\n\t"                                      /* overflowed: the true sign is the other one */
-    "ldi r22, 0x80\n\tsbrc r25, 7\n\tldi r22, 0x7f\n"
-    "16:\n\t"
-    "ldd r26, Y+0\n\tcp r22, r26\n\tbrge 17f\n\tmov r22, r26\n"
-    "17:\n\t"
-    "ldd r26, Y+1\n\tcp r26, r22\n\tbrge 18f\n\tmov r22, r26\n"
-    "18:\n\t"
-    "movw r30, r6\n\tst Z+, r22\n\tmovw r6, r30\n\t"
-    "ldi r26, 1\n\tsub r8, r26\n\tsbc r9, r1\n\tbreq 19f\n\t"
-    "rjmp 1b\n"
-    "19:\n\t"
-    "pop r29\n\tpop r28\n\t"
-    "pop r17\n\tpop r16\n\tpop r15\n\tpop r14\n\tpop r13\n\tpop r12\n\tpop r11\n\tpop r10\n\t"
-    "pop r9\n\tpop r8\n\tpop r7\n\tpop r6\n\tpop r5\n\tpop r4\n\tpop r3\n\tpop r2\n\t"
-    "ret\n"
-    "30:\n\t"                                      /* n >= 256: chunks of 256 into job.acc */
-    "std Y+8, r1\n\tstd Y+9, r1\n\tstd Y+10, r1\n\tstd Y+11, r1\n\tstd Y+7, r24\n"
-    "35:\n\t"
-    "clr r18\n\tclr r19\n\tldi r20, 0x80\n\tldi r24, 64\n"
-    "36:\n\t"
-    MCG_AVR_Q MCG_AVR_Q MCG_AVR_Q MCG_AVR_Q
-    "dec r24\n\tbrne 36b\n\t"
-    "mov r21, r20\n\tlsl r21\n\tsbc r21, r21\n\t"
-    "ldd r24, Y+8\n\tadd r24, r18\n\tstd Y+8, r24\n\t"
-    "ldd r24, Y+9\n\tadc r24, r19\n\tstd Y+9, r24\n\t"
-    "ldd r24, Y+10\n\tadc r24, r20\n\tstd Y+10, r24\n\t"
-    "ldd r24, Y+11\n\tadc r24, r21\n\tstd Y+11, r24\n\t"
-    "ldd r24, Y+7\n\tdec r24\n\tstd Y+7, r24\n\tbrne 35b\n\t"
-    "rjmp 31b\n"
-    "33:\n\t"                                      /* + the chunks' sum */
-    "ldd r18, Y+8\n\tldd r19, Y+9\n\tldd r20, Y+10\n\tldd r21, Y+11\n\t"
-    "add r22, r18\n\tadc r23, r19\n\tadc r24, r20\n\tadc r25, r21\n\t"
-    "rjmp 34b\n\t"
-    ".size mcg_avr_outputs_asm, .-mcg_avr_outputs_asm\n\t"
-    ".popsection\n");
+MCG_AVR_NAKED void mcg_avr_outputs_asm(const int8_t *x MCG_AVR_UNUSED, const int8_t *w MCG_AVR_UNUSED,
+                                       const int32_t *bias MCG_AVR_UNUSED, const int32_t *mult MCG_AVR_UNUSED,
+                                       const int8_t *shift MCG_AVR_UNUSED, int8_t *out MCG_AVR_UNUSED,
+                                       uint16_t n_out MCG_AVR_UNUSED, int8_t out_zp MCG_AVR_UNUSED,
+                                       mcg_avr_job *job MCG_AVR_UNUSED)
+{
+    __asm__ volatile(
+        "push r2\n\tpush r3\n\tpush r4\n\tpush r5\n\tpush r6\n\tpush r7\n\tpush r8\n\tpush r9\n\t"
+        "push r10\n\tpush r11\n\tpush r12\n\tpush r13\n\tpush r14\n\tpush r15\n\tpush r16\n\tpush r17\n\t"
+        "push r28\n\tpush r29\n\t"
+        /* x r24, w r22, bias r20, mult r18, shift r16, out r14, n_out r12, zp r10, job r8 */
+        "movw r28, r8\n\tmovw r8, r12\n\tmovw r2, r24\n\tmovw r4, r16\n\tmov r17, r10\n\t"
+        "movw r12, r20\n\tmovw r10, r22\n\tmovw r6, r14\n\tmovw r14, r18\n"
+        "1:\n\t"                                       /* next output */
+        "movw r26, r2\n\tmovw r30, r10\n\tldi r22, 0x80\n\tclr r23\n\t"
+        "ldd r24, Y+2\n\ttst r24\n\tbreq 31f\n\trjmp 30f\n"
+        "31:\n\t"                                      /* the last n % 256 products */
+        "clr r18\n\tldd r19, Y+5\n\tldd r20, Y+6\n\t"
+        "ldd r24, Y+3\n\ttst r24\n\tbreq 7f\n"
+        "6:\n\t"
+        MCG_AVR_Q MCG_AVR_Q MCG_AVR_Q MCG_AVR_Q
+        "dec r24\n\tbrne 6b\n"
+        "7:\n\t"
+        "ldd r24, Y+4\n\ttst r24\n\tbreq 9f\n"
+        "8:\n\t"
+        MCG_AVR_Q
+        "dec r24\n\tbrne 8b\n"
+        "9:\n\t"
+        "clr r1\n\tmovw r10, r30\n\t"                  /* the next output's weights */
+        "mov r21, r20\n\tlsl r21\n\tsbc r21, r21\n\tmovw r22, r18\n\tmovw r24, r20\n\t"
+        "cp r12, r1\n\tcpc r13, r1\n\tbreq 32f\n\t"
+        "movw r30, r12\n\tlpm r18, Z+\n\tlpm r19, Z+\n\tlpm r20, Z+\n\tlpm r21, Z+\n\tmovw r12, r30\n\t"
+        "add r22, r18\n\tadc r23, r19\n\tadc r24, r20\n\tadc r25, r21\n"
+        "32:\n\t"
+        "ldd r18, Y+2\n\ttst r18\n\tbreq 34f\n\trjmp 33f\n"
+        "34:\n\t"
+        "movw r30, r14\n\tlpm r18, Z+\n\tlpm r19, Z+\n\tlpm r20, Z+\n\tlpm r21, Z+\n\tmovw r14, r30\n\t"
+        "movw r30, r4\n\tlpm r16, Z+\n\tmovw r4, r30\n\t"
+        "neg r16\n\tbrpl 11f\n\t"
+        "neg r16\n"                                    /* shift > 0: acc <<= shift */
+        "10:\n\t"
+        "lsl r22\n\trol r23\n\trol r24\n\trol r25\n\tdec r16\n\tbrne 10b\n"
+        "11:\n\t"
+        "call mcg_avr_requantize\n\t"
+        /* + out_zp; the int8 it gives, saturated */
+        "clr r26\n\tsbrc r17, 7\n\tcom r26\n\t"
+        "add r22, r17\n\tadc r23, r26\n\tadc r24, r26\n\tadc r25, r26\n\t"
+        "brvs 14f\n\t"
+        "mov r26, r22\n\tlsl r26\n\tsbc r26, r26\n\t"
+        "cp r23, r26\n\tcpc r24, r26\n\tcpc r25, r26\n\tbreq 16f\n\t"
+        "ldi r22, 0x7f\n\tsbrc r25, 7\n\tldi r22, 0x80\n\t"
+        "rjmp 16f\n"
+        "14:\n\t"                                      /* overflowed: the true sign is the other one */
+        "ldi r22, 0x80\n\tsbrc r25, 7\n\tldi r22, 0x7f\n"
+        "16:\n\t"
+        "ldd r26, Y+0\n\tcp r22, r26\n\tbrge 17f\n\tmov r22, r26\n"
+        "17:\n\t"
+        "ldd r26, Y+1\n\tcp r26, r22\n\tbrge 18f\n\tmov r22, r26\n"
+        "18:\n\t"
+        "movw r30, r6\n\tst Z+, r22\n\tmovw r6, r30\n\t"
+        "ldi r26, 1\n\tsub r8, r26\n\tsbc r9, r1\n\tbreq 19f\n\t"
+        "rjmp 1b\n"
+        "19:\n\t"
+        "pop r29\n\tpop r28\n\t"
+        "pop r17\n\tpop r16\n\tpop r15\n\tpop r14\n\tpop r13\n\tpop r12\n\tpop r11\n\tpop r10\n\t"
+        "pop r9\n\tpop r8\n\tpop r7\n\tpop r6\n\tpop r5\n\tpop r4\n\tpop r3\n\tpop r2\n\t"
+        "ret\n"
+        "30:\n\t"                                      /* n >= 256: chunks of 256 into job.acc */
+        "std Y+8, r1\n\tstd Y+9, r1\n\tstd Y+10, r1\n\tstd Y+11, r1\n\tstd Y+7, r24\n"
+        "35:\n\t"
+        "clr r18\n\tclr r19\n\tldi r20, 0x80\n\tldi r24, 64\n"
+        "36:\n\t"
+        MCG_AVR_Q MCG_AVR_Q MCG_AVR_Q MCG_AVR_Q
+        "dec r24\n\tbrne 36b\n\t"
+        "mov r21, r20\n\tlsl r21\n\tsbc r21, r21\n\t"
+        "ldd r24, Y+8\n\tadd r24, r18\n\tstd Y+8, r24\n\t"
+        "ldd r24, Y+9\n\tadc r24, r19\n\tstd Y+9, r24\n\t"
+        "ldd r24, Y+10\n\tadc r24, r20\n\tstd Y+10, r24\n\t"
+        "ldd r24, Y+11\n\tadc r24, r21\n\tstd Y+11, r24\n\t"
+        "ldd r24, Y+7\n\tdec r24\n\tstd Y+7, r24\n\tbrne 35b\n\t"
+        "rjmp 31b\n"
+        "33:\n\t"                                      /* + the chunks' sum */
+        "ldd r18, Y+8\n\tldd r19, Y+9\n\tldd r20, Y+10\n\tldd r21, Y+11\n\t"
+        "add r22, r18\n\tadc r23, r19\n\tadc r24, r20\n\tadc r25, r21\n\t"
+        "rjmp 34b\n\t");
+}
 
 #undef MCG_AVR_Q
 
@@ -223,105 +224,105 @@ void mcg_avr_outputs2_asm(const int8_t *x1, const int8_t *x2, const int8_t *w, c
     "adc r20, r17\n\tld r25, Y+\n\tmuls r25, r24\n\tadd r21, r0\n\teor r1, r16\n\tadc r22, r1\n\t" \
     "adc r23, r17\n\t"
 
-__asm__(
-    ".pushsection .text.mcg_avr_outputs2_asm,\"ax\",@progbits\n\t"
-    ".weak mcg_avr_outputs2_asm\n\t"
-    ".type mcg_avr_outputs2_asm, @function\n"
-    "mcg_avr_outputs2_asm:\n\t"
-    "push r2\n\tpush r3\n\tpush r4\n\tpush r5\n\tpush r6\n\tpush r7\n\tpush r8\n\tpush r9\n\t"
-    "push r10\n\tpush r11\n\tpush r12\n\tpush r13\n\tpush r14\n\tpush r15\n\tpush r16\n\tpush r17\n\t"
-    "push r28\n\tpush r29\n\t"
-    /* x1 r24, x2 r22, w r20, bias r18, mult r16, out1 r14, out2 r12, job r10 */
-    "movw r28, r10\n\tmovw r2, r24\n\tmovw r4, r22\n\tmovw r10, r20\n\t"
-    "movw r8, r12\n\tmovw r12, r18\n\tmovw r6, r14\n\tmovw r14, r16\n"
-    "1:\n\t"                                       /* next output pair */
-    "movw r26, r2\n\tmovw r30, r10\n\tldi r16, 0x80\n\tclr r17\n\t"
-    "clr r18\n\tldd r19, Y+9\n\tldd r20, Y+10\n\tclr r21\n\tmov r22, r19\n\tmov r23, r20\n\t"
-    "push r14\n\tpush r15\n\tpush r28\n\tpush r29\n\t"
-    "ldd r14, Y+7\n\tldd r15, Y+8\n\tmovw r28, r4\n\t"
-    "tst r14\n\tbreq 7f\n"
-    "6:\n\t"
-    MCG_AVR_QQ MCG_AVR_QQ MCG_AVR_QQ MCG_AVR_QQ
-    "dec r14\n\tbrne 6b\n"
-    "7:\n\t"
-    "tst r15\n\tbreq 9f\n"
-    "8:\n\t"
-    MCG_AVR_QQ
-    "dec r15\n\tbrne 8b\n"
-    "9:\n\t"
-    "pop r29\n\tpop r28\n\tpop r15\n\tpop r14\n\t"
-    "clr r1\n\tmovw r10, r30\n\t"                  /* the next output's weights */
-    /* bias in r16, r17, r26, r27 */
-    "clr r16\n\tclr r17\n\tmovw r26, r16\n\t"
-    "cp r12, r1\n\tcpc r13, r1\n\tbreq 2f\n\t"
-    "movw r30, r12\n\tlpm r16, Z+\n\tlpm r17, Z+\n\tlpm r26, Z+\n\tlpm r27, Z+\n\tmovw r12, r30\n"
-    "2:\n\t"
-    /* acc2 = bias + sum2 -> job.acc2; acc1 = bias + sum1 -> r22..r25 */
-    "mov r0, r23\n\tlsl r0\n\tsbc r0, r0\n\t"
-    "add r21, r16\n\tadc r22, r17\n\tadc r23, r26\n\tadc r0, r27\n\t"
-    "std Y+11, r21\n\tstd Y+12, r22\n\tstd Y+13, r23\n\tstd Y+14, r0\n\t"
-    "mov r21, r20\n\tlsl r21\n\tsbc r21, r21\n\tmovw r22, r18\n\tmovw r24, r20\n\t"
-    "add r22, r16\n\tadc r23, r17\n\tadc r24, r26\n\tadc r25, r27\n\t"
-    /* the shift, r17 */
-    "ldd r30, Y+0\n\tldd r31, Y+1\n\tlpm r17, Z+\n\tstd Y+0, r30\n\tstd Y+1, r31\n\t"
-    /* r22 = the int8 output of the accumulator in r22..r25: multiplier at
-     * r14:r15, shift r17, zero point and clamp in the job (twice) */
-    "movw r30, r14\n\tlpm r18, Z+\n\tlpm r19, Z+\n\tlpm r20, Z+\n\tlpm r21, Z+\n\t"
-    "mov r16, r17\n\tneg r16\n\tbrpl 422f\n\t"
-    "mov r16, r17\n"                               /* shift > 0: acc <<= shift */
-    "421:\n\t"
-    "lsl r22\n\trol r23\n\trol r24\n\trol r25\n\tdec r16\n\tbrne 421b\n"
-    "422:\n\t"
-    "call mcg_avr_requantize\n\t"
-    "ldd r26, Y+4\n\tclr r27\n\tsbrc r26, 7\n\tcom r27\n\t"
-    "add r22, r26\n\tadc r23, r27\n\tadc r24, r27\n\tadc r25, r27\n\t"
-    "brvs 424f\n\t"
-    "mov r26, r22\n\tlsl r26\n\tsbc r26, r26\n\t"
-    "cp r23, r26\n\tcpc r24, r26\n\tcpc r25, r26\n\tbreq 426f\n\t"
-    "ldi r22, 0x7f\n\tsbrc r25, 7\n\tldi r22, 0x80\n\t"
-    "rjmp 426f\n"
-    "424:\n\t"
-    "ldi r22, 0x80\n\tsbrc r25, 7\n\tldi r22, 0x7f\n"
-    "426:\n\t"
-    "ldd r26, Y+5\n\tcp r22, r26\n\tbrge 427f\n\tmov r22, r26\n"
-    "427:\n\t"
-    "ldd r26, Y+6\n\tcp r26, r22\n\tbrge 428f\n\tmov r22, r26\n"
-    "428:\n\t"
-    "movw r30, r6\n\tst Z+, r22\n\tmovw r6, r30\n\t"
-    "ldd r22, Y+11\n\tldd r23, Y+12\n\tldd r24, Y+13\n\tldd r25, Y+14\n\t"
-    "movw r30, r14\n\tlpm r18, Z+\n\tlpm r19, Z+\n\tlpm r20, Z+\n\tlpm r21, Z+\n\t"
-    "mov r16, r17\n\tneg r16\n\tbrpl 522f\n\t"
-    "mov r16, r17\n"                               /* shift > 0: acc <<= shift */
-    "521:\n\t"
-    "lsl r22\n\trol r23\n\trol r24\n\trol r25\n\tdec r16\n\tbrne 521b\n"
-    "522:\n\t"
-    "call mcg_avr_requantize\n\t"
-    "ldd r26, Y+4\n\tclr r27\n\tsbrc r26, 7\n\tcom r27\n\t"
-    "add r22, r26\n\tadc r23, r27\n\tadc r24, r27\n\tadc r25, r27\n\t"
-    "brvs 524f\n\t"
-    "mov r26, r22\n\tlsl r26\n\tsbc r26, r26\n\t"
-    "cp r23, r26\n\tcpc r24, r26\n\tcpc r25, r26\n\tbreq 526f\n\t"
-    "ldi r22, 0x7f\n\tsbrc r25, 7\n\tldi r22, 0x80\n\t"
-    "rjmp 526f\n"
-    "524:\n\t"
-    "ldi r22, 0x80\n\tsbrc r25, 7\n\tldi r22, 0x7f\n"
-    "526:\n\t"
-    "ldd r26, Y+5\n\tcp r22, r26\n\tbrge 527f\n\tmov r22, r26\n"
-    "527:\n\t"
-    "ldd r26, Y+6\n\tcp r26, r22\n\tbrge 528f\n\tmov r22, r26\n"
-    "528:\n\t"
-    "movw r30, r8\n\tst Z+, r22\n\tmovw r8, r30\n\t"
-    "ldi r30, 4\n\tadd r14, r30\n\tadc r15, r1\n\t"   /* the next multiplier */
-    "ldd r30, Y+2\n\tldd r31, Y+3\n\tsbiw r30, 1\n\tstd Y+2, r30\n\tstd Y+3, r31\n\t"
-    "breq 19f\n\t"
-    "rjmp 1b\n"
-    "19:\n\t"
-    "pop r29\n\tpop r28\n\t"
-    "pop r17\n\tpop r16\n\tpop r15\n\tpop r14\n\tpop r13\n\tpop r12\n\tpop r11\n\tpop r10\n\t"
-    "pop r9\n\tpop r8\n\tpop r7\n\tpop r6\n\tpop r5\n\tpop r4\n\tpop r3\n\tpop r2\n\t"
-    "ret\n\t"
-    ".size mcg_avr_outputs2_asm, .-mcg_avr_outputs2_asm\n\t"
-    ".popsection\n");
+MCG_AVR_NAKED void mcg_avr_outputs2_asm(const int8_t *x1 MCG_AVR_UNUSED, const int8_t *x2 MCG_AVR_UNUSED,
+                                        const int8_t *w MCG_AVR_UNUSED, const int32_t *bias MCG_AVR_UNUSED,
+                                        const int32_t *mult MCG_AVR_UNUSED, int8_t *out1 MCG_AVR_UNUSED,
+                                        int8_t *out2 MCG_AVR_UNUSED, mcg_avr_job2 *job MCG_AVR_UNUSED)
+{
+    __asm__ volatile(
+        "push r2\n\tpush r3\n\tpush r4\n\tpush r5\n\tpush r6\n\tpush r7\n\tpush r8\n\tpush r9\n\t"
+        "push r10\n\tpush r11\n\tpush r12\n\tpush r13\n\tpush r14\n\tpush r15\n\tpush r16\n\tpush r17\n\t"
+        "push r28\n\tpush r29\n\t"
+        /* x1 r24, x2 r22, w r20, bias r18, mult r16, out1 r14, out2 r12, job r10 */
+        "movw r28, r10\n\tmovw r2, r24\n\tmovw r4, r22\n\tmovw r10, r20\n\t"
+        "movw r8, r12\n\tmovw r12, r18\n\tmovw r6, r14\n\tmovw r14, r16\n"
+        "1:\n\t"                                       /* next output pair */
+        "movw r26, r2\n\tmovw r30, r10\n\tldi r16, 0x80\n\tclr r17\n\t"
+        "clr r18\n\tldd r19, Y+9\n\tldd r20, Y+10\n\tclr r21\n\tmov r22, r19\n\tmov r23, r20\n\t"
+        "push r14\n\tpush r15\n\tpush r28\n\tpush r29\n\t"
+        "ldd r14, Y+7\n\tldd r15, Y+8\n\tmovw r28, r4\n\t"
+        "tst r14\n\tbreq 7f\n"
+        "6:\n\t"
+        MCG_AVR_QQ MCG_AVR_QQ MCG_AVR_QQ MCG_AVR_QQ
+        "dec r14\n\tbrne 6b\n"
+        "7:\n\t"
+        "tst r15\n\tbreq 9f\n"
+        "8:\n\t"
+        MCG_AVR_QQ
+        "dec r15\n\tbrne 8b\n"
+        "9:\n\t"
+        "pop r29\n\tpop r28\n\tpop r15\n\tpop r14\n\t"
+        "clr r1\n\tmovw r10, r30\n\t"                  /* the next output's weights */
+        /* bias in r16, r17, r26, r27 */
+        "clr r16\n\tclr r17\n\tmovw r26, r16\n\t"
+        "cp r12, r1\n\tcpc r13, r1\n\tbreq 2f\n\t"
+        "movw r30, r12\n\tlpm r16, Z+\n\tlpm r17, Z+\n\tlpm r26, Z+\n\tlpm r27, Z+\n\tmovw r12, r30\n"
+        "2:\n\t"
+        /* acc2 = bias + sum2 -> job.acc2; acc1 = bias + sum1 -> r22..r25 */
+        "mov r0, r23\n\tlsl r0\n\tsbc r0, r0\n\t"
+        "add r21, r16\n\tadc r22, r17\n\tadc r23, r26\n\tadc r0, r27\n\t"
+        "std Y+11, r21\n\tstd Y+12, r22\n\tstd Y+13, r23\n\tstd Y+14, r0\n\t"
+        "mov r21, r20\n\tlsl r21\n\tsbc r21, r21\n\tmovw r22, r18\n\tmovw r24, r20\n\t"
+        "add r22, r16\n\tadc r23, r17\n\tadc r24, r26\n\tadc r25, r27\n\t"
+        /* the shift, r17 */
+        "ldd r30, Y+0\n\tldd r31, Y+1\n\tlpm r17, Z+\n\tstd Y+0, r30\n\tstd Y+1, r31\n\t"
+        /* r22 = the int8 output of the accumulator in r22..r25: multiplier at
+         * r14:r15, shift r17, zero point and clamp in the job (twice) */
+        "movw r30, r14\n\tlpm r18, Z+\n\tlpm r19, Z+\n\tlpm r20, Z+\n\tlpm r21, Z+\n\t"
+        "mov r16, r17\n\tneg r16\n\tbrpl 422f\n\t"
+        "mov r16, r17\n"                               /* shift > 0: acc <<= shift */
+        "421:\n\t"
+        "lsl r22\n\trol r23\n\trol r24\n\trol r25\n\tdec r16\n\tbrne 421b\n"
+        "422:\n\t"
+        "call mcg_avr_requantize\n\t"
+        "ldd r26, Y+4\n\tclr r27\n\tsbrc r26, 7\n\tcom r27\n\t"
+        "add r22, r26\n\tadc r23, r27\n\tadc r24, r27\n\tadc r25, r27\n\t"
+        "brvs 424f\n\t"
+        "mov r26, r22\n\tlsl r26\n\tsbc r26, r26\n\t"
+        "cp r23, r26\n\tcpc r24, r26\n\tcpc r25, r26\n\tbreq 426f\n\t"
+        "ldi r22, 0x7f\n\tsbrc r25, 7\n\tldi r22, 0x80\n\t"
+        "rjmp 426f\n"
+        "424:\n\t"
+        "ldi r22, 0x80\n\tsbrc r25, 7\n\tldi r22, 0x7f\n"
+        "426:\n\t"
+        "ldd r26, Y+5\n\tcp r22, r26\n\tbrge 427f\n\tmov r22, r26\n"
+        "427:\n\t"
+        "ldd r26, Y+6\n\tcp r26, r22\n\tbrge 428f\n\tmov r22, r26\n"
+        "428:\n\t"
+        "movw r30, r6\n\tst Z+, r22\n\tmovw r6, r30\n\t"
+        "ldd r22, Y+11\n\tldd r23, Y+12\n\tldd r24, Y+13\n\tldd r25, Y+14\n\t"
+        "movw r30, r14\n\tlpm r18, Z+\n\tlpm r19, Z+\n\tlpm r20, Z+\n\tlpm r21, Z+\n\t"
+        "mov r16, r17\n\tneg r16\n\tbrpl 522f\n\t"
+        "mov r16, r17\n"                               /* shift > 0: acc <<= shift */
+        "521:\n\t"
+        "lsl r22\n\trol r23\n\trol r24\n\trol r25\n\tdec r16\n\tbrne 521b\n"
+        "522:\n\t"
+        "call mcg_avr_requantize\n\t"
+        "ldd r26, Y+4\n\tclr r27\n\tsbrc r26, 7\n\tcom r27\n\t"
+        "add r22, r26\n\tadc r23, r27\n\tadc r24, r27\n\tadc r25, r27\n\t"
+        "brvs 524f\n\t"
+        "mov r26, r22\n\tlsl r26\n\tsbc r26, r26\n\t"
+        "cp r23, r26\n\tcpc r24, r26\n\tcpc r25, r26\n\tbreq 526f\n\t"
+        "ldi r22, 0x7f\n\tsbrc r25, 7\n\tldi r22, 0x80\n\t"
+        "rjmp 526f\n"
+        "524:\n\t"
+        "ldi r22, 0x80\n\tsbrc r25, 7\n\tldi r22, 0x7f\n"
+        "526:\n\t"
+        "ldd r26, Y+5\n\tcp r22, r26\n\tbrge 527f\n\tmov r22, r26\n"
+        "527:\n\t"
+        "ldd r26, Y+6\n\tcp r26, r22\n\tbrge 528f\n\tmov r22, r26\n"
+        "528:\n\t"
+        "movw r30, r8\n\tst Z+, r22\n\tmovw r8, r30\n\t"
+        "ldi r30, 4\n\tadd r14, r30\n\tadc r15, r1\n\t"   /* the next multiplier */
+        "ldd r30, Y+2\n\tldd r31, Y+3\n\tsbiw r30, 1\n\tstd Y+2, r30\n\tstd Y+3, r31\n\t"
+        "breq 19f\n\t"
+        "rjmp 1b\n"
+        "19:\n\t"
+        "pop r29\n\tpop r28\n\t"
+        "pop r17\n\tpop r16\n\tpop r15\n\tpop r14\n\tpop r13\n\tpop r12\n\tpop r11\n\tpop r10\n\t"
+        "pop r9\n\tpop r8\n\tpop r7\n\tpop r6\n\tpop r5\n\tpop r4\n\tpop r3\n\tpop r2\n\t"
+        "ret\n\t");
+}
 
 #undef MCG_AVR_QQ
 

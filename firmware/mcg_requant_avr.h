@@ -34,14 +34,19 @@
  * byte) for e >= 1, shifted the same way.
  *
  * Both follow avr-gcc's calling convention (arguments in r25..r16, result in
- * r25..r22, r18-r27 and r30-r31 free, r16 and r17 kept, r1 zero on return);
- * each is a weak symbol in its own section, so any number of translation
- * units may include this header and the linker keeps one copy.
+ * r25..r22, r18-r27 and r30-r31 free, r16 and r17 kept, r1 zero on return).
  */
 #ifndef MCG_REQUANT_AVR_H
 #define MCG_REQUANT_AVR_H
 
 #include <stdint.h>
+
+/* The assembly routines are weak naked C functions: no prologue, the body is
+ * the routine; weak, so that every model of a firmware may include this
+ * header and the linker (also with -flto) keeps one copy; used, since
+ * assembly calls mcg_avr_requantize. */
+#define MCG_AVR_NAKED __attribute__((naked, weak, noinline, used))
+#define MCG_AVR_UNUSED __attribute__((unused))
 
 int32_t mcg_avr_requantize(int32_t a, int32_t b, int8_t exponent);
 int32_t mcg_avr_rdbpot(int32_t x, int8_t exponent);
@@ -54,153 +59,148 @@ int32_t mcg_avr_rdbpot(int32_t x, int8_t exponent);
     "com " r3 "\n\tcom " r2 "\n\tcom " r1 "\n\tneg " r0 "\n\t" \
     "sbci " r1 ", 0xff\n\tsbci " r2 ", 0xff\n\tsbci " r3 ", 0xff\n\t"
 
-__asm__(
-    ".pushsection .text.mcg_avr_requantize,\"ax\",@progbits\n\t"
-    ".weak mcg_avr_requantize\n\t"
-    ".type mcg_avr_requantize, @function\n"
-    "mcg_avr_requantize:\n\t"
-    /* a: r22 (low)..r25, b: r18..r21. T = sign of the product. */
-    "mov r31, r25\n\teor r31, r21\n\tbst r31, 7\n\t"
-    "sbrs r25, 7\n\trjmp 1f\n\t"
-    MCG_AVR_NEG32("r22", "r23", "r24", "r25")
-    "1:\n\tsbrs r21, 7\n\trjmp 2f\n\t"
-    MCG_AVR_NEG32("r18", "r19", "r20", "r21")
-    "2:\n\tclr r31\n\tclr r26\n\tclr r27\n\tclr r30\n\t"
-    /* Rounding constant 2^30 (0x40000000) or 2^30 - 1 (0x3fffffff): bytes
-     * 0 and 1 before column 0, the rest after it, so that no window can
-     * overflow. */
-    "brtc 3f\n\tcom r26\n\tcom r27\n"
-    "3:\n\t"
-    /* column 0, window (r26, r27, r30) */
-    MCG_AVR_MAC("r22", "r18", "r26", "r27", "r30")
-    "ldi r26, 0x40\n\tbrtc 4f\n\tsubi r30, 1\n\tsbci r26, 0\n"
-    "4:\n\t"
-    /* column 1, window (r27, r30, r26) */
-    MCG_AVR_MAC("r22", "r19", "r27", "r30", "r26")
-    MCG_AVR_MAC("r23", "r18", "r27", "r30", "r26")
-    "clr r27\n\t"
-    "mov r0, r24\n\tor r0, r25\n\tbrne 20f\n\t"
-    /* |a| < 2^16: column 2, window (r30, r26, r27) */
+MCG_AVR_NAKED int32_t mcg_avr_requantize(int32_t a MCG_AVR_UNUSED, int32_t b MCG_AVR_UNUSED,
+                                        int8_t exponent MCG_AVR_UNUSED)
+{
+    __asm__ volatile(
+        /* a: r22 (low)..r25, b: r18..r21. T = sign of the product. */
+        "mov r31, r25\n\teor r31, r21\n\tbst r31, 7\n\t"
+        "sbrs r25, 7\n\trjmp 1f\n\t"
+        MCG_AVR_NEG32("r22", "r23", "r24", "r25")
+        "1:\n\tsbrs r21, 7\n\trjmp 2f\n\t"
+        MCG_AVR_NEG32("r18", "r19", "r20", "r21")
+        "2:\n\tclr r31\n\tclr r26\n\tclr r27\n\tclr r30\n\t"
+        /* Rounding constant 2^30 (0x40000000) or 2^30 - 1 (0x3fffffff): bytes
+         * 0 and 1 before column 0, the rest after it, so that no window can
+         * overflow. */
+        "brtc 3f\n\tcom r26\n\tcom r27\n"
+        "3:\n\t"
+        /* column 0, window (r26, r27, r30) */
+        MCG_AVR_MAC("r22", "r18", "r26", "r27", "r30")
+        "ldi r26, 0x40\n\tbrtc 4f\n\tsubi r30, 1\n\tsbci r26, 0\n"
+        "4:\n\t"
+        /* column 1, window (r27, r30, r26) */
+        MCG_AVR_MAC("r22", "r19", "r27", "r30", "r26")
+        MCG_AVR_MAC("r23", "r18", "r27", "r30", "r26")
+        "clr r27\n\t"
+        "mov r0, r24\n\tor r0, r25\n\tbrne 20f\n\t"
+        /* |a| < 2^16: column 2, window (r30, r26, r27) */
+            MCG_AVR_MAC("r22", "r20", "r30", "r26", "r27")
+        MCG_AVR_MAC("r23", "r19", "r30", "r26", "r27")
+        "clr r30\n\t"
+        /* column 3, window (r26, r27, r30) */
+        MCG_AVR_MAC("r22", "r21", "r26", "r27", "r30")
+        MCG_AVR_MAC("r23", "r20", "r26", "r27", "r30")
+        "mov r18, r26\n\tclr r26\n\t"
+        /* column 4, window (r27, r30, r26) */
+        MCG_AVR_MAC("r23", "r21", "r27", "r30", "r26")
+        "mov r22, r27\n\tmov r23, r30\n\tmov r24, r26\n\tclr r25\n\t"
+        "rjmp 6f\n"
+        "20:\n\t"
+        /* column 2, window (r30, r26, r27) */
         MCG_AVR_MAC("r22", "r20", "r30", "r26", "r27")
-    MCG_AVR_MAC("r23", "r19", "r30", "r26", "r27")
-    "clr r30\n\t"
-    /* column 3, window (r26, r27, r30) */
-    MCG_AVR_MAC("r22", "r21", "r26", "r27", "r30")
-    MCG_AVR_MAC("r23", "r20", "r26", "r27", "r30")
-    "mov r18, r26\n\tclr r26\n\t"
-    /* column 4, window (r27, r30, r26) */
-    MCG_AVR_MAC("r23", "r21", "r27", "r30", "r26")
-    "mov r22, r27\n\tmov r23, r30\n\tmov r24, r26\n\tclr r25\n\t"
-    "rjmp 6f\n"
-    "20:\n\t"
-    /* column 2, window (r30, r26, r27) */
-    MCG_AVR_MAC("r22", "r20", "r30", "r26", "r27")
-    MCG_AVR_MAC("r23", "r19", "r30", "r26", "r27")
-    MCG_AVR_MAC("r24", "r18", "r30", "r26", "r27")
-    "clr r30\n\t"
-    "tst r25\n\tbreq 5f\n\t"
-    /* |a| >= 2^24: column 3, window (r26, r27, r30) */
-    MCG_AVR_MAC("r22", "r21", "r26", "r27", "r30")
-    MCG_AVR_MAC("r23", "r20", "r26", "r27", "r30")
-    MCG_AVR_MAC("r24", "r19", "r26", "r27", "r30")
-    MCG_AVR_MAC("r25", "r18", "r26", "r27", "r30")
-    "mov r18, r26\n\tclr r26\n\t"   /* byte 3 */
-    /* column 4, window (r27, r30, r26) */
-    MCG_AVR_MAC("r23", "r21", "r27", "r30", "r26")
-    MCG_AVR_MAC("r24", "r20", "r27", "r30", "r26")
-    MCG_AVR_MAC("r25", "r19", "r27", "r30", "r26")
-    "mov r22, r27\n\tclr r27\n\t"   /* byte 4 */
-    /* column 5, window (r30, r26, r27) */
-    MCG_AVR_MAC("r24", "r21", "r30", "r26", "r27")
-    MCG_AVR_MAC("r25", "r20", "r30", "r26", "r27")
-    "mov r23, r30\n\tclr r30\n\t"   /* byte 5 */
-    /* column 6, window (r26, r27, r30) */
-    MCG_AVR_MAC("r25", "r21", "r26", "r27", "r30")
-    "mov r24, r26\n\tmov r25, r27\n\t"  /* bytes 6, 7 */
-    "rjmp 6f\n"
-    /* |a| < 2^24: column 3, window (r26, r27, r30) */
-    "5:\n\t"
-    MCG_AVR_MAC("r22", "r21", "r26", "r27", "r30")
-    MCG_AVR_MAC("r23", "r20", "r26", "r27", "r30")
-    MCG_AVR_MAC("r24", "r19", "r26", "r27", "r30")
-    "mov r18, r26\n\tclr r26\n\t"
-    /* column 4, window (r27, r30, r26) */
-    MCG_AVR_MAC("r23", "r21", "r27", "r30", "r26")
-    MCG_AVR_MAC("r24", "r20", "r27", "r30", "r26")
-    "mov r22, r27\n\tclr r27\n\t"
-    /* column 5, window (r30, r26, r27) */
-    MCG_AVR_MAC("r24", "r21", "r30", "r26", "r27")
-    "mov r23, r30\n\tmov r24, r26\n\tmov r25, r27\n"
-    /* bytes 3..7 of U + K in r18, r22..r25 */
-    "6:\n\t"
-    "tst r16\n\tbrne 10f\n\t"
-    /* e = 0: the result is bits 31..62 */
-    "lsl r18\n\trol r22\n\trol r23\n\trol r24\n\trol r25\n\t"
-    "brts 7f\n\t"
-    "sbrs r25, 7\n\trjmp 8f\n\t"
-    "ldi r22, 0xff\n\tldi r23, 0xff\n\tldi r24, 0xff\n\tldi r25, 0x7f\n\t"
-    "rjmp 8f\n"
-    /* e >= 1: W = bytes 4..7, r0 the bits below it; the result is
-     * W >> (e - 1) plus the last bit shifted out (the 2^(30+e) of K) */
-    "10:\n\t"
-    "mov r0, r18\n\tmov r19, r16\n\tdec r19\n"
-    "12:\n\t"
-    "cpi r19, 5\n\tbrlo 14f\n\t"
-    "mov r0, r22\n\tmov r22, r23\n\tmov r23, r24\n\tmov r24, r25\n\tclr r25\n\t"
-    "subi r19, 8\n\tbrcc 12b\n"
-    "13:\n\t"                      /* 5..7: went 1..3 bits too far, back left */
-    "lsl r0\n\trol r22\n\trol r23\n\trol r24\n\trol r25\n\t"
-    "inc r19\n\tbrne 13b\n\t"
-    "rjmp 15f\n"
-    "14:\n\t"
-    "tst r19\n\tbreq 15f\n"
-    "141:\n\t"
-    "lsr r25\n\tror r24\n\tror r23\n\tror r22\n\tror r0\n\t"
-    "dec r19\n\tbrne 141b\n"
-    "15:\n\t"
-    "lsl r0\n\tadc r22, r31\n\tadc r23, r31\n\tadc r24, r31\n\tadc r25, r31\n\t"
-    "brtc 8f\n"
-    "7:\n\t"
-    MCG_AVR_NEG32("r22", "r23", "r24", "r25")
-    "8:\n\t"
-    "clr r1\n\t"
-    "ret\n\t"
-    ".size mcg_avr_requantize, .-mcg_avr_requantize\n\t"
-    ".popsection\n");
+        MCG_AVR_MAC("r23", "r19", "r30", "r26", "r27")
+        MCG_AVR_MAC("r24", "r18", "r30", "r26", "r27")
+        "clr r30\n\t"
+        "tst r25\n\tbreq 5f\n\t"
+        /* |a| >= 2^24: column 3, window (r26, r27, r30) */
+        MCG_AVR_MAC("r22", "r21", "r26", "r27", "r30")
+        MCG_AVR_MAC("r23", "r20", "r26", "r27", "r30")
+        MCG_AVR_MAC("r24", "r19", "r26", "r27", "r30")
+        MCG_AVR_MAC("r25", "r18", "r26", "r27", "r30")
+        "mov r18, r26\n\tclr r26\n\t"   /* byte 3 */
+        /* column 4, window (r27, r30, r26) */
+        MCG_AVR_MAC("r23", "r21", "r27", "r30", "r26")
+        MCG_AVR_MAC("r24", "r20", "r27", "r30", "r26")
+        MCG_AVR_MAC("r25", "r19", "r27", "r30", "r26")
+        "mov r22, r27\n\tclr r27\n\t"   /* byte 4 */
+        /* column 5, window (r30, r26, r27) */
+        MCG_AVR_MAC("r24", "r21", "r30", "r26", "r27")
+        MCG_AVR_MAC("r25", "r20", "r30", "r26", "r27")
+        "mov r23, r30\n\tclr r30\n\t"   /* byte 5 */
+        /* column 6, window (r26, r27, r30) */
+        MCG_AVR_MAC("r25", "r21", "r26", "r27", "r30")
+        "mov r24, r26\n\tmov r25, r27\n\t"  /* bytes 6, 7 */
+        "rjmp 6f\n"
+        /* |a| < 2^24: column 3, window (r26, r27, r30) */
+        "5:\n\t"
+        MCG_AVR_MAC("r22", "r21", "r26", "r27", "r30")
+        MCG_AVR_MAC("r23", "r20", "r26", "r27", "r30")
+        MCG_AVR_MAC("r24", "r19", "r26", "r27", "r30")
+        "mov r18, r26\n\tclr r26\n\t"
+        /* column 4, window (r27, r30, r26) */
+        MCG_AVR_MAC("r23", "r21", "r27", "r30", "r26")
+        MCG_AVR_MAC("r24", "r20", "r27", "r30", "r26")
+        "mov r22, r27\n\tclr r27\n\t"
+        /* column 5, window (r30, r26, r27) */
+        MCG_AVR_MAC("r24", "r21", "r30", "r26", "r27")
+        "mov r23, r30\n\tmov r24, r26\n\tmov r25, r27\n"
+        /* bytes 3..7 of U + K in r18, r22..r25 */
+        "6:\n\t"
+        "tst r16\n\tbrne 10f\n\t"
+        /* e = 0: the result is bits 31..62 */
+        "lsl r18\n\trol r22\n\trol r23\n\trol r24\n\trol r25\n\t"
+        "brts 7f\n\t"
+        "sbrs r25, 7\n\trjmp 8f\n\t"
+        "ldi r22, 0xff\n\tldi r23, 0xff\n\tldi r24, 0xff\n\tldi r25, 0x7f\n\t"
+        "rjmp 8f\n"
+        /* e >= 1: W = bytes 4..7, r0 the bits below it; the result is
+         * W >> (e - 1) plus the last bit shifted out (the 2^(30+e) of K) */
+        "10:\n\t"
+        "mov r0, r18\n\tmov r19, r16\n\tdec r19\n"
+        "12:\n\t"
+        "cpi r19, 5\n\tbrlo 14f\n\t"
+        "mov r0, r22\n\tmov r22, r23\n\tmov r23, r24\n\tmov r24, r25\n\tclr r25\n\t"
+        "subi r19, 8\n\tbrcc 12b\n"
+        "13:\n\t"                      /* 5..7: went 1..3 bits too far, back left */
+        "lsl r0\n\trol r22\n\trol r23\n\trol r24\n\trol r25\n\t"
+        "inc r19\n\tbrne 13b\n\t"
+        "rjmp 15f\n"
+        "14:\n\t"
+        "tst r19\n\tbreq 15f\n"
+        "141:\n\t"
+        "lsr r25\n\tror r24\n\tror r23\n\tror r22\n\tror r0\n\t"
+        "dec r19\n\tbrne 141b\n"
+        "15:\n\t"
+        "lsl r0\n\tadc r22, r31\n\tadc r23, r31\n\tadc r24, r31\n\tadc r25, r31\n\t"
+        "brtc 8f\n"
+        "7:\n\t"
+        MCG_AVR_NEG32("r22", "r23", "r24", "r25")
+        "8:\n\t"
+        "clr r1\n\t"
+        "ret\n\t");
+}
 
-__asm__(
-    ".pushsection .text.mcg_avr_rdbpot,\"ax\",@progbits\n\t"
-    ".weak mcg_avr_rdbpot\n\t"
-    ".type mcg_avr_rdbpot, @function\n"
-    "mcg_avr_rdbpot:\n\t"
-    /* x: r22 (low)..r25, e: r20; z = x - (x < 0) in r21:r25..r22. */
-    "tst r20\n\tbreq 9f\n\t"
-    "clr r21\n\t"
-    "sbrs r25, 7\n\trjmp 1f\n\t"
-    "com r21\n\t"
-    "subi r22, 1\n\tsbci r23, 0\n\tsbci r24, 0\n\tsbci r25, 0\n\tsbci r21, 0\n"
-    "1:\n\t"
-    "dec r20\n"                      /* shift z right by e - 1 */
-    "2:\n\t"
-    "cpi r20, 5\n\tbrlo 4f\n\t"
-    "mov r0, r22\n\tmov r22, r23\n\tmov r23, r24\n\tmov r24, r25\n\tmov r25, r21\n\t"
-    "subi r20, 8\n\tbrcc 2b\n"       /* 8 or more left: again */
-    "3:\n\t"                         /* 5..7: went 1..3 bits too far, back left */
-    "lsl r0\n\trol r22\n\trol r23\n\trol r24\n\trol r25\n\trol r21\n\t"
-    "inc r20\n\tbrne 3b\n\t"
-    "rjmp 5f\n"
-    "4:\n\t"
-    "tst r20\n\tbreq 5f\n"
-    "41:\n\t"
-    "asr r21\n\tror r25\n\tror r24\n\tror r23\n\tror r22\n\t"
-    "dec r20\n\tbrne 41b\n"
-    "5:\n\t"                         /* + 1, then >> 1 */
-    "subi r22, 0xff\n\tsbci r23, 0xff\n\tsbci r24, 0xff\n\tsbci r25, 0xff\n\tsbci r21, 0xff\n\t"
-    "asr r21\n\tror r25\n\tror r24\n\tror r23\n\tror r22\n"
-    "9:\n\t"
-    "ret\n\t"
-    ".size mcg_avr_rdbpot, .-mcg_avr_rdbpot\n\t"
-    ".popsection\n");
+MCG_AVR_NAKED int32_t mcg_avr_rdbpot(int32_t x MCG_AVR_UNUSED, int8_t exponent MCG_AVR_UNUSED)
+{
+    __asm__ volatile(
+        /* x: r22 (low)..r25, e: r20; z = x - (x < 0) in r21:r25..r22. */
+        "tst r20\n\tbreq 9f\n\t"
+        "clr r21\n\t"
+        "sbrs r25, 7\n\trjmp 1f\n\t"
+        "com r21\n\t"
+        "subi r22, 1\n\tsbci r23, 0\n\tsbci r24, 0\n\tsbci r25, 0\n\tsbci r21, 0\n"
+        "1:\n\t"
+        "dec r20\n"                      /* shift z right by e - 1 */
+        "2:\n\t"
+        "cpi r20, 5\n\tbrlo 4f\n\t"
+        "mov r0, r22\n\tmov r22, r23\n\tmov r23, r24\n\tmov r24, r25\n\tmov r25, r21\n\t"
+        "subi r20, 8\n\tbrcc 2b\n"       /* 8 or more left: again */
+        "3:\n\t"                         /* 5..7: went 1..3 bits too far, back left */
+        "lsl r0\n\trol r22\n\trol r23\n\trol r24\n\trol r25\n\trol r21\n\t"
+        "inc r20\n\tbrne 3b\n\t"
+        "rjmp 5f\n"
+        "4:\n\t"
+        "tst r20\n\tbreq 5f\n"
+        "41:\n\t"
+        "asr r21\n\tror r25\n\tror r24\n\tror r23\n\tror r22\n\t"
+        "dec r20\n\tbrne 41b\n"
+        "5:\n\t"                         /* + 1, then >> 1 */
+        "subi r22, 0xff\n\tsbci r23, 0xff\n\tsbci r24, 0xff\n\tsbci r25, 0xff\n\tsbci r21, 0xff\n\t"
+        "asr r21\n\tror r25\n\tror r24\n\tror r23\n\tror r22\n"
+        "9:\n\t"
+        "ret\n\t");
+}
 
 #undef MCG_AVR_MAC
 #undef MCG_AVR_NEG32

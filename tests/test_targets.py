@@ -146,3 +146,16 @@ def test_golden_unity_test_runs_on_host(tmp_path, keras):
     broken = tmp_path / "broken_test.c"
     broken.write_text(f"{head}golden_outputs[{decl}{{\n    {int(first) ^ 1},{tail}")
     assert run(broken).returncode != 0
+
+
+@pytest.mark.parametrize("model, calib", [("digits_mlp.h5", "digits_mlp_calib.npz"),
+                                          ("timeseries_cnn.h5", "timeseries_calib.npz")])
+def test_bundled_avr_examples_bit_exact_on_uno(model, calib, keras):
+    """The examples the AVR kernels are measured on (README, AVR kernels) run
+    byte for byte on the Uno's ATmega328P: every layer through the AVR
+    kernels, the softmax through its exp() table."""
+    from mcugen.pipeline import prepare
+    from mcugen.verify import run_verify
+
+    r = run_verify(prepare(ROOT / "examples" / model, ROOT / "examples" / calib), get_board("uno"), n=4)
+    assert r.bit_exact == r.inputs == 4

@@ -82,7 +82,8 @@ def main():
 @click.option("--board", "board_name", required=True, help="Target board (see `mcugen boards`).")
 @calib_opt
 @click.option("-o", "--output", type=click.Path(path_type=Path), help="Project folder [build/<model>-<board>].")
-@click.option("--force", is_flag=True, help="Write the project even if the model does not fit the board.")
+@click.option("--force", is_flag=True, help="Write the project even if the model does not fit the board, "
+              "and overwrite generated files you edited in an existing project.")
 @quantizer_opt
 @user_errors
 def build(model, board_name, calib, output, force, quantizer):
@@ -96,7 +97,7 @@ def build(model, board_name, calib, output, force, quantizer):
 
     board = get_board(board_name)
     folder = output or default_output_dir(Path(model), board)
-    check_output_dir(folder)
+    check_output_dir(folder, overwrite=force)
     p = prepare(model, calib, warn=_warn, quantizer=quantizer)
     cm = render(p.graph, source=Path(model).name, board=board)
     fit = check_fit(p.graph, cm, board)
@@ -107,7 +108,11 @@ def build(model, board_name, calib, output, force, quantizer):
         if not force:
             raise McugenError(msg + " (--force writes it anyway)")
         _warn("warning: " + msg)
-    folder = write_project(folder, p.graph, cm, board, p.graph.input.q.quantize(p.calib[:4]))
+    notes: list[str] = []
+    folder = write_project(folder, p.graph, cm, board, p.graph.input.q.quantize(p.calib[:4]),
+                           overwrite=force, notes=notes)
+    for note in notes:
+        _warn(note)
     t = totals(p.graph, cm)
     table = Table(title=f"{Path(model).name} -> {board.description}", show_header=False)
     table.add_row("layers", str(t.layers))

@@ -264,10 +264,7 @@ def bench(models, board_name, calib, n, as_json, show_layers, plot, save, quanti
 @quantizer_opt
 @user_errors
 def flash(target, board_name, calib, port, quantizer):
-    """Build (if TARGET is a model) and upload with PlatformIO."""
-    import shutil
-    import subprocess
-
+    """Build (if TARGET is a model) and upload with PlatformIO (its output streams through)."""
     if target.is_dir() and (target / "platformio.ini").is_file():
         folder = target
     else:
@@ -283,21 +280,9 @@ def flash(target, board_name, calib, port, quantizer):
         cm = render(p.graph, source=target.name, board=board)
         folder = write_project(default_output_dir(target, board), p.graph, cm, board,
                                p.graph.input.q.quantize(p.calib[:4]))
-    pio = shutil.which("pio", path=str(Path(sys.executable).parent)) or shutil.which("pio")
-    if not pio:
-        raise McugenError("PlatformIO (pio) not found: pip install platformio")
-    cmd = [pio, "run", "-d", str(folder), "-t", "upload"] + (["-e", board_name] if board_name else [])
-    cmd += ["--upload-port", port] if port else []
-    r = subprocess.run(cmd, capture_output=True, text=True)
-    if r.returncode != 0:
-        text = r.stdout + r.stderr
-        lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
-        installing = [ln for ln in lines if ln.startswith("Platform Manager: Installing")]
-        if installing and "HTTPClientError" in text:
-            what = installing[-1].split("Installing", 1)[1].strip()
-            raise McugenError(f"PlatformIO could not download its '{what}' platform (no network?); "
-                              f"run `pio run -d {folder} -t upload` where PlatformIO can fetch it")
-        raise McugenError(f"PlatformIO upload failed: {lines[-1] if lines else 'exit ' + str(r.returncode)}")
+    from .platformio import upload
+
+    upload(folder, board_name, port, echo=click.echo)
     out.print(f"uploaded {folder}")
 
 

@@ -32,6 +32,7 @@ from .emit import CModel, c_values, environment
 from .errors import McugenError
 from .ir import Graph
 from .reference import int8_output
+from .task import is_classifier
 
 MARKER = ".mcugen-project"
 
@@ -123,7 +124,8 @@ def write_project(out_dir: Path, g: Graph, cm: CModel, board: Board, test_inputs
         env = environment()
         ctx = dict(version=__version__, board=board, name=cm.name, NAME=cm.name.upper(),
                    input_body=c_values(xq[0]), output_body=c_values(expected[0]), n_golden=len(xq),
-                   inputs_body=c_values(xq), outputs_body=c_values(expected))
+                   inputs_body=c_values(xq), outputs_body=c_values(expected),
+                   classifier=is_classifier(g), out_size=g.output.size, shown_values=min(g.output.size, 8))
         (staging / "platformio.ini").write_text(env.get_template("project/platformio.ini.j2").render(**ctx))
         (staging / "src").mkdir()
         (staging / "src" / "main.cpp").write_text(env.get_template("project/main.cpp.j2").render(**ctx))

@@ -39,6 +39,21 @@ def _warn(msg: str) -> None:
     click.echo(f"mcugen: {msg}", err=True)
 
 
+def _busy(what: str):
+    """A spinner on stderr naming the long step under way (terminals only)."""
+    import contextlib
+
+    return err.status(what, spinner="dots") if err.is_terminal else contextlib.nullcontext()
+
+
+def _prepare(model, calib, quantizer):
+    from .pipeline import prepare
+
+    how = " with TFLiteConverter" if quantizer == "tflite" and Path(model).suffix.lower() != ".tflite" else ""
+    with _busy(f"loading and quantizing {Path(model).name}{how}"):
+        return prepare(model, calib, warn=_warn, quantizer=quantizer)
+
+
 model_arg = click.argument("model", type=click.Path(path_type=Path))
 calib_opt = click.option("--calib", type=click.Path(path_type=Path), help="Calibration inputs (.npz with 'x', or .npy).")
 quantizer_opt = click.option(
@@ -91,16 +106,16 @@ def build(model, board_name, calib, output, force, quantizer):
     from .boards import get_board
     from .emit import render
     from .fit import check_fit
-    from .pipeline import prepare
     from .project import check_output_dir, default_output_dir, write_project
     from .report import totals
 
     board = get_board(board_name)
     folder = output or default_output_dir(Path(model), board)
     check_output_dir(folder, overwrite=force)
-    p = prepare(model, calib, warn=_warn, quantizer=quantizer)
+    p = _prepare(model, calib, quantizer)
     cm = render(p.graph, source=Path(model).name, board=board)
-    fit = check_fit(p.graph, cm, board)
+    with _busy(f"linking for {board.name} to measure flash and RAM"):
+        fit = check_fit(p.graph, cm, board)
     how = "linked ELF" if fit.measured else f"estimate: {board.toolchain['cc']} not installed"
     if not fit.fits:
         msg = (f"{Path(model).name} does not fit {board.name} ({how}): {'; '.join(fit.problems())}; "
@@ -139,12 +154,12 @@ def build(model, board_name, calib, output, force, quantizer):
 def verify(model, board_name, calib, n, as_json, quantizer):
     """Cross-compile MODEL for BOARD, run it in a simulator, compare every byte."""
     from .boards import get_board
-    from .pipeline import prepare
     from .verify import run_verify
 
     board = get_board(board_name)
-    p = prepare(model, calib, warn=_warn, quantizer=quantizer)
-    r = run_verify(p, board, n=n)
+    p = _prepare(model, calib, quantizer)
+    with _busy(f"cross-compiling for {board.name} and running {n} inputs in the simulator"):
+        r = run_verify(p, board, n=n)
     if as_json:
         click.echo(json.dumps(r.to_json()))
     else:
@@ -272,11 +287,10 @@ def flash(target, board_name, calib, port, quantizer):
             raise McugenError("flashing a model needs --board")
         from .boards import get_board
         from .emit import render
-        from .pipeline import prepare
         from .project import default_output_dir, write_project
 
         board = get_board(board_name)
-        p = prepare(target, calib, warn=_warn, quantizer=quantizer)
+        p = _prepare(target, calib, quantizer)
         cm = render(p.graph, source=target.name, board=board)
         folder = write_project(default_output_dir(target, board), p.graph, cm, board,
                                p.graph.input.q.quantize(p.calib[:4]))
@@ -297,10 +311,10 @@ def flash(target, board_name, calib, port, quantizer):
 def check(model, calib, n, as_json, no_sanitize, quantizer):
     """Run the generated C on the host against the int8 reference and Keras."""
     from .check import run_check
-    from .pipeline import prepare
 
-    p = prepare(model, calib, warn=_warn, quantizer=quantizer)
-    r = run_check(p, n=n, sanitize=not no_sanitize)
+    p = _prepare(model, calib, quantizer)
+    with _busy(f"compiling the C for the host{'' if no_sanitize else ' (ASan, UBSan)'} and running {n} inputs"):
+        r = run_check(p, n=n, sanitize=not no_sanitize)
     if as_json:
         click.echo(json.dumps(r.to_json()))
     else:
@@ -327,11 +341,10 @@ def check(model, calib, n, as_json, no_sanitize, quantizer):
 def inspect(model, calib, as_json, show_plan, quantizer):
     """Per-layer table: shapes, parameters, MACs, quantization, memory."""
     from .emit import render
-    from .pipeline import prepare
     from .report import as_json as report_json
     from .report import layer_rows, totals
 
-    p = prepare(model, calib, warn=_warn, quantizer=quantizer)
+    p = _prepare(model, calib, quantizer)
     cm = render(p.graph, source=Path(model).name)
     if as_json:
         click.echo(json.dumps(report_json(p.graph, cm)))
@@ -368,10 +381,10 @@ def compare(model, calib, n, as_json, show_layers, no_sanitize, quantizer):
     Exits 0 when the target is met, 1 when it is not, 2 when it is met as far
     as it was checked but an interpreter could not run the model."""
     from .compare import ORACLE_TITLES, run_compare
-    from .pipeline import prepare
 
-    p = prepare(model, calib, warn=_warn, quantizer=quantizer)
-    r = run_compare(p, n=n, sanitize=not no_sanitize)
+    p = _prepare(model, calib, quantizer)
+    with _busy(f"running {n} inputs through the C, LiteRT and TFLite Micro"):
+        r = run_compare(p, n=n, sanitize=not no_sanitize)
     if as_json:
         click.echo(json.dumps(r.to_json(layers=show_layers)))
         sys.exit(compare_exit_code(r))

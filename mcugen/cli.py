@@ -86,6 +86,28 @@ class _Cli(click.Group):
         sys.exit(rv if isinstance(rv, int) else 0)
 
 
+def _layer_table(g, cm, title: str) -> Table:
+    """Per layer: op, shapes, parameters, MACs, output quantization, arena."""
+    from .report import layer_rows
+
+    table = Table(title=title)
+    for col in ("#", "layer", "op", "", "input", "output", "params", "MACs", "scale", "zp", "offset", "bytes"):
+        table.add_column(col, justify="right" if col in ("#", "params", "MACs", "zp", "offset", "bytes") else "left")
+    for r in layer_rows(g, cm):
+        detail = r.detail + (f" +{r.activation}" if r.activation else "")
+        table.add_row(str(r.index), r.name, r.op, detail, " ".join(str(tuple(s)) for s in r.inputs), str(tuple(r.output)),
+                      f"{r.params:,}", f"{r.macs:,}", f"{r.scale:.4g}", str(r.zero_point), str(r.arena_offset), str(r.bytes))
+    return table
+
+
+def _fit_rows(table: Table, fit, board) -> None:
+    how = "linked ELF" if fit.measured else f"estimate: {board.toolchain['cc']} not installed"
+    table.add_row("flash", f"{fit.flash_bytes:,} of {fit.flash_budget:,} bytes ({how})")
+    table.add_row("SRAM", f"{fit.ram_total:,} of {fit.sram_budget:,} bytes "
+                  f"({fit.sram_bytes:,} static + {fit.stack_bytes:,} stack; {how})")
+    table.add_row("fits", "yes" if fit.fits else "NO")
+
+
 @click.group(cls=_Cli)
 @click.version_option(package_name="mcugen")
 def main():
@@ -99,9 +121,10 @@ def main():
 @click.option("-o", "--output", type=click.Path(path_type=Path), help="Project folder [build/<model>-<board>].")
 @click.option("--force", is_flag=True, help="Write the project even if the model does not fit the board, "
               "and overwrite generated files you edited in an existing project.")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object on stdout (layers, totals, fit, project).")
 @quantizer_opt
 @user_errors
-def build(model, board_name, calib, output, force, quantizer):
+def build(model, board_name, calib, output, force, as_json, quantizer):
     """Write a PlatformIO project that runs MODEL on BOARD."""
     from .boards import get_board
     from .emit import render
@@ -118,8 +141,10 @@ def build(model, board_name, calib, output, force, quantizer):
         fit = check_fit(p.graph, cm, board)
     how = "linked ELF" if fit.measured else f"estimate: {board.toolchain['cc']} not installed"
     if not fit.fits:
-        msg = (f"{Path(model).name} does not fit {board.name} ({how}): {'; '.join(fit.problems())}; "
-               f"largest: {', '.join(fit.largest)}")
+        from .fit_advice import refusal
+
+        with _busy("looking for a board that fits"):
+            msg = refusal(p.graph, cm, fit, board, Path(model).name)
         if not force:
             raise McugenError(msg + " (--force writes it anyway)")
         _warn("warning: " + msg)
@@ -128,6 +153,14 @@ def build(model, board_name, calib, output, force, quantizer):
                            overwrite=force, notes=notes)
     for note in notes:
         _warn(note)
+    if as_json:
+        from .report import as_json as report_json
+
+        d = report_json(p.graph, cm)
+        d.update(board=board.name, fit=fit.to_json(), project=str(folder), notes=notes)
+        click.echo(json.dumps(d))
+        return
+    out.print(_layer_table(p.graph, cm, Path(model).name))
     t = totals(p.graph, cm)
     table = Table(title=f"{Path(model).name} -> {board.description}", show_header=False)
     table.add_row("layers", str(t.layers))
@@ -336,27 +369,35 @@ def check(model, calib, n, as_json, no_sanitize, quantizer):
 @calib_opt
 @click.option("--json", "as_json", is_flag=True, help="One JSON object on stdout.")
 @click.option("--plan", "show_plan", is_flag=True, help="Also draw the memory plan.")
+@click.option("--board", "board_name", help="Also check the fit on BOARD (linked ELF), writing no project.")
 @quantizer_opt
 @user_errors
-def inspect(model, calib, as_json, show_plan, quantizer):
+def inspect(model, calib, as_json, show_plan, board_name, quantizer):
     """Per-layer table: shapes, parameters, MACs, quantization, memory."""
     from .emit import render
     from .report import as_json as report_json
-    from .report import layer_rows, totals
+    from .report import totals
 
+    board = None
+    if board_name:
+        from .boards import get_board
+
+        board = get_board(board_name)
     p = _prepare(model, calib, quantizer)
-    cm = render(p.graph, source=Path(model).name)
+    cm = render(p.graph, source=Path(model).name, board=board)
+    fit = None
+    if board is not None:
+        from .fit import check_fit
+
+        with _busy(f"linking for {board.name} to measure flash and RAM"):
+            fit = check_fit(p.graph, cm, board)
     if as_json:
-        click.echo(json.dumps(report_json(p.graph, cm)))
+        d = report_json(p.graph, cm)
+        if fit is not None:
+            d.update(board=board.name, fit=fit.to_json())
+        click.echo(json.dumps(d))
         return
-    table = Table(title=Path(model).name)
-    for col in ("#", "layer", "op", "", "input", "output", "params", "MACs", "scale", "zp", "offset", "bytes"):
-        table.add_column(col, justify="right" if col in ("#", "params", "MACs", "zp", "offset", "bytes") else "left")
-    for r in layer_rows(p.graph, cm):
-        detail = r.detail + (f" +{r.activation}" if r.activation else "")
-        table.add_row(str(r.index), r.name, r.op, detail, " ".join(str(tuple(s)) for s in r.inputs), str(tuple(r.output)),
-                      f"{r.params:,}", f"{r.macs:,}", f"{r.scale:.4g}", str(r.zero_point), str(r.arena_offset), str(r.bytes))
-    out.print(table)
+    out.print(_layer_table(p.graph, cm, Path(model).name))
     t = totals(p.graph, cm)
     out.print(f"total: {t.layers} layers, {t.params:,} parameters, {t.macs:,} MACs, "
               f"{t.weights_flash_bytes:,} bytes of constants, arena {t.arena_bytes:,} bytes")
@@ -364,6 +405,15 @@ def inspect(model, calib, as_json, show_plan, quantizer):
               f"output {tuple(t.output_shape)} scale {t.output_scale:.6g} zp {t.output_zero_point}")
     if show_plan:
         out.print(cm.plan.ascii())
+    if fit is not None:
+        table = Table(title=f"on {board.description}", show_header=False)
+        _fit_rows(table, fit, board)
+        out.print(table)
+        if not fit.fits:
+            from .fit_advice import refusal
+
+            with _busy("looking for a board that fits"):
+                out.print(refusal(p.graph, cm, fit, board, Path(model).name))
 
 
 @main.command()
@@ -429,10 +479,13 @@ def compare_exit_code(r) -> int:
 
 @main.command("eval")
 @model_arg
-@click.option("--data", required=True, type=click.Path(path_type=Path), help="Labelled data: .npz with 'x' and 'y'.")
+@click.option("--data", required=True, type=click.Path(path_type=Path),
+              help="Labelled data: .npz with 'x' and 'y' ('y' optional for --metric mae on an autoencoder).")
 @calib_opt
-@click.option("--metric", type=click.Choice(["accuracy", "mae"]), default="accuracy", show_default=True,
-              help="accuracy (argmax, or > 0.5 for one output) or mean absolute error (regressors).")
+@click.option("--metric", type=click.Choice(["accuracy", "mae", "auc"]), default="accuracy", show_default=True,
+              help="accuracy (argmax, or > 0.5 for one output), mean absolute error (regressors; an autoencoder "
+              "needs no 'y': its targets are its inputs) or ROC AUC (anomaly detection: 'y' normal/anomalous "
+              "or 0/1, scored by the reconstruction error or the one output).")
 @click.option("--json", "as_json", is_flag=True, help="One JSON object on stdout.")
 @user_errors
 def eval_cmd(model, data, calib, metric, as_json):
@@ -448,7 +501,7 @@ def eval_cmd(model, data, calib, metric, as_json):
         click.echo(json.dumps(r.to_json()))
         return
     fmt = (lambda v: "-" if v is None else f"{v:.2%}") if metric == "accuracy" else (
-        lambda v: "-" if v is None else f"{v:.6g}")
+        lambda v: "-" if v is None else f"{v:.4f}" if metric == "auc" else f"{v:.6g}")
     table = Table(title=f"{r.model} on {r.data}: {r.samples} samples, {metric}")
     for col in ("float (Keras)", "mcugen int8", "TFLite int8 (LiteRT)", "mcugen --quantizer tflite"):
         table.add_column(col)

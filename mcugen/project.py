@@ -93,7 +93,7 @@ def _refuse_edits(out_dir: Path, edited: list[str]) -> None:
         raise McugenError(
             f"{out_dir}: you changed {len(edited)} file{'s' if len(edited) > 1 else ''} that mcugen generated "
             f"({shown}); rebuilding would overwrite {'them' if len(edited) > 1 else 'it'}. Keep a copy and rerun "
-            f"with --force, or write the project elsewhere with -o")
+            f"with --force (mcugen build), or write the project elsewhere with -o")
 
 
 def write_project(out_dir: Path, g: Graph, cm: CModel, board: Board, test_inputs: np.ndarray,

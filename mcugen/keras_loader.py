@@ -14,7 +14,7 @@ import sys
 import zipfile
 from pathlib import Path
 
-from .errors import McugenError, UnsupportedLayer
+from .errors import McugenError, UnsupportedLayer, one_line
 from .ir import Graph
 from .ops import KERAS_CONVERTERS, supported_layers
 
@@ -167,10 +167,7 @@ def load_error_reason(e: Exception, limit: int = 400) -> str:
     text = str(e).strip() or type(e).__name__
     if "Exception encountered:" in text:
         text = text.rsplit("Exception encountered:", 1)[1].strip()
-    text = " ".join(text.split())
-    if len(text) > limit:
-        text = text[: limit // 2 - 3] + " ... " + text[-(limit // 2 - 2):]
-    return text
+    return one_line(text, limit)
 
 
 class LayerContext:

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .errors import McugenError
+from .errors import McugenError, one_line
 from .tflite_loader import TFLiteModel
 
 ORACLES = ("litert", "tflm")
@@ -92,7 +92,7 @@ def run_litert(tm: TFLiteModel, xq: np.ndarray, tensors: list[int] = (), resolve
                              experimental_preserve_all_tensors=bool(tensors))
             it.allocate_tensors()
         except (ValueError, RuntimeError) as e:
-            raise McugenError(f"LiteRT cannot run the model: {' '.join(str(e).split())[:300]}") from None
+            raise McugenError(f"LiteRT cannot run the model: {one_line(e)}") from None
     feeder = _Feeder(tm)
     din = it.get_input_details()[0]
     dout = it.get_output_details()[0]
@@ -119,7 +119,7 @@ def run_tflm(tm: TFLiteModel, xq: np.ndarray, tensors: list[int] = ()) -> Oracle
         try:
             it = runtime.Interpreter.from_bytes(tm.model_bytes, arena_size=arena, intrepreter_config=config)
         except (RuntimeError, ValueError) as e:
-            raise McugenError(f"TFLM cannot run the model: {str(e).strip().splitlines()[0][:200]}") from None
+            raise McugenError(f"TFLM cannot run the model: {one_line(e)}") from None
     feeder = _Feeder(tm)
     shape = it.get_input_details(0)["shape"]
     outs, layers = [], {i: [] for i in tensors}

@@ -10,6 +10,7 @@ from .emit import render
 from .host import run_host
 from .pipeline import Prepared
 from .reference import run_int8
+from .task import is_classifier
 
 
 @dataclass
@@ -37,10 +38,6 @@ def test_inputs(p: Prepared, n: int, seed: int = 1) -> np.ndarray:
     return x
 
 
-def is_classifier(shape: tuple[int, ...]) -> bool:
-    return len(shape) == 1 and shape[0] > 1
-
-
 def run_check(p: Prepared, n: int = 100, sanitize: bool = True) -> CheckResult:
     g = p.graph
     x = test_inputs(p, n)
@@ -62,7 +59,7 @@ def run_check(p: Prepared, n: int = 100, sanitize: bool = True) -> CheckResult:
     yf = p.reference_predict(xf).reshape(ref_out.shape)
     yq = g.output.q.dequantize(ref_out)
     agreement = None
-    if is_classifier(g.output.shape):
+    if is_classifier(g):
         agreement = float(np.mean(np.argmax(yf, axis=1) == np.argmax(yq, axis=1)))
     return CheckResult(
         inputs=len(xq),

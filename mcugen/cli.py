@@ -39,6 +39,21 @@ def _warn(msg: str) -> None:
     click.echo(f"mcugen: {msg}", err=True)
 
 
+def _busy(what: str):
+    """A spinner on stderr naming the long step under way (terminals only)."""
+    import contextlib
+
+    return err.status(what, spinner="dots") if err.is_terminal else contextlib.nullcontext()
+
+
+def _prepare(model, calib, quantizer):
+    from .pipeline import prepare
+
+    how = " with TFLiteConverter" if quantizer == "tflite" and Path(model).suffix.lower() != ".tflite" else ""
+    with _busy(f"loading and quantizing {Path(model).name}{how}"):
+        return prepare(model, calib, warn=_warn, quantizer=quantizer)
+
+
 model_arg = click.argument("model", type=click.Path(path_type=Path))
 calib_opt = click.option("--calib", type=click.Path(path_type=Path), help="Calibration inputs (.npz with 'x', or .npy).")
 quantizer_opt = click.option(
@@ -71,6 +86,28 @@ class _Cli(click.Group):
         sys.exit(rv if isinstance(rv, int) else 0)
 
 
+def _layer_table(g, cm, title: str) -> Table:
+    """Per layer: op, shapes, parameters, MACs, output quantization, arena."""
+    from .report import layer_rows
+
+    table = Table(title=title)
+    for col in ("#", "layer", "op", "", "input", "output", "params", "MACs", "scale", "zp", "offset", "bytes"):
+        table.add_column(col, justify="right" if col in ("#", "params", "MACs", "zp", "offset", "bytes") else "left")
+    for r in layer_rows(g, cm):
+        detail = r.detail + (f" +{r.activation}" if r.activation else "")
+        table.add_row(str(r.index), r.name, r.op, detail, " ".join(str(tuple(s)) for s in r.inputs), str(tuple(r.output)),
+                      f"{r.params:,}", f"{r.macs:,}", f"{r.scale:.4g}", str(r.zero_point), str(r.arena_offset), str(r.bytes))
+    return table
+
+
+def _fit_rows(table: Table, fit, board) -> None:
+    how = "linked ELF" if fit.measured else f"estimate: {board.toolchain['cc']} not installed"
+    table.add_row("flash", f"{fit.flash_bytes:,} of {fit.flash_budget:,} bytes ({how})")
+    table.add_row("SRAM", f"{fit.ram_total:,} of {fit.sram_budget:,} bytes "
+                  f"({fit.sram_bytes:,} static + {fit.stack_bytes:,} stack; {how})")
+    table.add_row("fits", "yes" if fit.fits else "NO")
+
+
 @click.group(cls=_Cli)
 @click.version_option(package_name="mcugen")
 def main():
@@ -82,32 +119,48 @@ def main():
 @click.option("--board", "board_name", required=True, help="Target board (see `mcugen boards`).")
 @calib_opt
 @click.option("-o", "--output", type=click.Path(path_type=Path), help="Project folder [build/<model>-<board>].")
-@click.option("--force", is_flag=True, help="Write the project even if the model does not fit the board.")
+@click.option("--force", is_flag=True, help="Write the project even if the model does not fit the board, "
+              "and overwrite generated files you edited in an existing project.")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object on stdout (layers, totals, fit, project).")
 @quantizer_opt
 @user_errors
-def build(model, board_name, calib, output, force, quantizer):
+def build(model, board_name, calib, output, force, as_json, quantizer):
     """Write a PlatformIO project that runs MODEL on BOARD."""
     from .boards import get_board
     from .emit import render
     from .fit import check_fit
-    from .pipeline import prepare
     from .project import check_output_dir, default_output_dir, write_project
     from .report import totals
 
     board = get_board(board_name)
     folder = output or default_output_dir(Path(model), board)
-    check_output_dir(folder)
-    p = prepare(model, calib, warn=_warn, quantizer=quantizer)
+    check_output_dir(folder, overwrite=force)
+    p = _prepare(model, calib, quantizer)
     cm = render(p.graph, source=Path(model).name, board=board)
-    fit = check_fit(p.graph, cm, board)
+    with _busy(f"linking for {board.name} to measure flash and RAM"):
+        fit = check_fit(p.graph, cm, board)
     how = "linked ELF" if fit.measured else f"estimate: {board.toolchain['cc']} not installed"
     if not fit.fits:
-        msg = (f"{Path(model).name} does not fit {board.name} ({how}): {'; '.join(fit.problems())}; "
-               f"largest: {', '.join(fit.largest)}")
+        from .fit_advice import refusal
+
+        with _busy("looking for a board that fits"):
+            msg = refusal(p.graph, cm, fit, board, Path(model).name)
         if not force:
             raise McugenError(msg + " (--force writes it anyway)")
         _warn("warning: " + msg)
-    folder = write_project(folder, p.graph, cm, board, p.graph.input.q.quantize(p.calib[:4]))
+    notes: list[str] = []
+    folder = write_project(folder, p.graph, cm, board, p.graph.input.q.quantize(p.calib[:4]),
+                           overwrite=force, notes=notes)
+    for note in notes:
+        _warn(note)
+    if as_json:
+        from .report import as_json as report_json
+
+        d = report_json(p.graph, cm)
+        d.update(board=board.name, fit=fit.to_json(), project=str(folder), notes=notes)
+        click.echo(json.dumps(d))
+        return
+    out.print(_layer_table(p.graph, cm, Path(model).name))
     t = totals(p.graph, cm)
     table = Table(title=f"{Path(model).name} -> {board.description}", show_header=False)
     table.add_row("layers", str(t.layers))
@@ -134,12 +187,12 @@ def build(model, board_name, calib, output, force, quantizer):
 def verify(model, board_name, calib, n, as_json, quantizer):
     """Cross-compile MODEL for BOARD, run it in a simulator, compare every byte."""
     from .boards import get_board
-    from .pipeline import prepare
     from .verify import run_verify
 
     board = get_board(board_name)
-    p = prepare(model, calib, warn=_warn, quantizer=quantizer)
-    r = run_verify(p, board, n=n)
+    p = _prepare(model, calib, quantizer)
+    with _busy(f"cross-compiling for {board.name} and running {n} inputs in the simulator"):
+        r = run_verify(p, board, n=n)
     if as_json:
         click.echo(json.dumps(r.to_json()))
     else:
@@ -259,10 +312,7 @@ def bench(models, board_name, calib, n, as_json, show_layers, plot, save, quanti
 @quantizer_opt
 @user_errors
 def flash(target, board_name, calib, port, quantizer):
-    """Build (if TARGET is a model) and upload with PlatformIO."""
-    import shutil
-    import subprocess
-
+    """Build (if TARGET is a model) and upload with PlatformIO (its output streams through)."""
     if target.is_dir() and (target / "platformio.ini").is_file():
         folder = target
     else:
@@ -270,29 +320,16 @@ def flash(target, board_name, calib, port, quantizer):
             raise McugenError("flashing a model needs --board")
         from .boards import get_board
         from .emit import render
-        from .pipeline import prepare
         from .project import default_output_dir, write_project
 
         board = get_board(board_name)
-        p = prepare(target, calib, warn=_warn, quantizer=quantizer)
+        p = _prepare(target, calib, quantizer)
         cm = render(p.graph, source=target.name, board=board)
         folder = write_project(default_output_dir(target, board), p.graph, cm, board,
                                p.graph.input.q.quantize(p.calib[:4]))
-    pio = shutil.which("pio", path=str(Path(sys.executable).parent)) or shutil.which("pio")
-    if not pio:
-        raise McugenError("PlatformIO (pio) not found: pip install platformio")
-    cmd = [pio, "run", "-d", str(folder), "-t", "upload"] + (["-e", board_name] if board_name else [])
-    cmd += ["--upload-port", port] if port else []
-    r = subprocess.run(cmd, capture_output=True, text=True)
-    if r.returncode != 0:
-        text = r.stdout + r.stderr
-        lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
-        installing = [ln for ln in lines if ln.startswith("Platform Manager: Installing")]
-        if installing and "HTTPClientError" in text:
-            what = installing[-1].split("Installing", 1)[1].strip()
-            raise McugenError(f"PlatformIO could not download its '{what}' platform (no network?); "
-                              f"run `pio run -d {folder} -t upload` where PlatformIO can fetch it")
-        raise McugenError(f"PlatformIO upload failed: {lines[-1] if lines else 'exit ' + str(r.returncode)}")
+    from .platformio import upload
+
+    upload(folder, board_name, port, echo=click.echo)
     out.print(f"uploaded {folder}")
 
 
@@ -307,10 +344,10 @@ def flash(target, board_name, calib, port, quantizer):
 def check(model, calib, n, as_json, no_sanitize, quantizer):
     """Run the generated C on the host against the int8 reference and Keras."""
     from .check import run_check
-    from .pipeline import prepare
 
-    p = prepare(model, calib, warn=_warn, quantizer=quantizer)
-    r = run_check(p, n=n, sanitize=not no_sanitize)
+    p = _prepare(model, calib, quantizer)
+    with _busy(f"compiling the C for the host{'' if no_sanitize else ' (ASan, UBSan)'} and running {n} inputs"):
+        r = run_check(p, n=n, sanitize=not no_sanitize)
     if as_json:
         click.echo(json.dumps(r.to_json()))
     else:
@@ -332,28 +369,35 @@ def check(model, calib, n, as_json, no_sanitize, quantizer):
 @calib_opt
 @click.option("--json", "as_json", is_flag=True, help="One JSON object on stdout.")
 @click.option("--plan", "show_plan", is_flag=True, help="Also draw the memory plan.")
+@click.option("--board", "board_name", help="Also check the fit on BOARD (linked ELF), writing no project.")
 @quantizer_opt
 @user_errors
-def inspect(model, calib, as_json, show_plan, quantizer):
+def inspect(model, calib, as_json, show_plan, board_name, quantizer):
     """Per-layer table: shapes, parameters, MACs, quantization, memory."""
     from .emit import render
-    from .pipeline import prepare
     from .report import as_json as report_json
-    from .report import layer_rows, totals
+    from .report import totals
 
-    p = prepare(model, calib, warn=_warn, quantizer=quantizer)
-    cm = render(p.graph, source=Path(model).name)
+    board = None
+    if board_name:
+        from .boards import get_board
+
+        board = get_board(board_name)
+    p = _prepare(model, calib, quantizer)
+    cm = render(p.graph, source=Path(model).name, board=board)
+    fit = None
+    if board is not None:
+        from .fit import check_fit
+
+        with _busy(f"linking for {board.name} to measure flash and RAM"):
+            fit = check_fit(p.graph, cm, board)
     if as_json:
-        click.echo(json.dumps(report_json(p.graph, cm)))
+        d = report_json(p.graph, cm)
+        if fit is not None:
+            d.update(board=board.name, fit=fit.to_json())
+        click.echo(json.dumps(d))
         return
-    table = Table(title=Path(model).name)
-    for col in ("#", "layer", "op", "", "input", "output", "params", "MACs", "scale", "zp", "offset", "bytes"):
-        table.add_column(col, justify="right" if col in ("#", "params", "MACs", "zp", "offset", "bytes") else "left")
-    for r in layer_rows(p.graph, cm):
-        detail = r.detail + (f" +{r.activation}" if r.activation else "")
-        table.add_row(str(r.index), r.name, r.op, detail, " ".join(str(tuple(s)) for s in r.inputs), str(tuple(r.output)),
-                      f"{r.params:,}", f"{r.macs:,}", f"{r.scale:.4g}", str(r.zero_point), str(r.arena_offset), str(r.bytes))
-    out.print(table)
+    out.print(_layer_table(p.graph, cm, Path(model).name))
     t = totals(p.graph, cm)
     out.print(f"total: {t.layers} layers, {t.params:,} parameters, {t.macs:,} MACs, "
               f"{t.weights_flash_bytes:,} bytes of constants, arena {t.arena_bytes:,} bytes")
@@ -361,6 +405,15 @@ def inspect(model, calib, as_json, show_plan, quantizer):
               f"output {tuple(t.output_shape)} scale {t.output_scale:.6g} zp {t.output_zero_point}")
     if show_plan:
         out.print(cm.plan.ascii())
+    if fit is not None:
+        table = Table(title=f"on {board.description}", show_header=False)
+        _fit_rows(table, fit, board)
+        out.print(table)
+        if not fit.fits:
+            from .fit_advice import refusal
+
+            with _busy("looking for a board that fits"):
+                out.print(refusal(p.graph, cm, fit, board, Path(model).name))
 
 
 @main.command()
@@ -373,15 +426,18 @@ def inspect(model, calib, as_json, show_plan, quantizer):
 @quantizer_opt
 @user_errors
 def compare(model, calib, n, as_json, show_layers, no_sanitize, quantizer):
-    """Generated C (host) against TFLite's interpreters, LiteRT and TFLM."""
-    from .compare import ORACLE_TITLES, run_compare
-    from .pipeline import prepare
+    """Generated C (host) against TFLite's interpreters, LiteRT and TFLM.
 
-    p = prepare(model, calib, warn=_warn, quantizer=quantizer)
-    r = run_compare(p, n=n, sanitize=not no_sanitize)
+    Exits 0 when the target is met, 1 when it is not, 2 when it is met as far
+    as it was checked but an interpreter could not run the model."""
+    from .compare import ORACLE_TITLES, run_compare
+
+    p = _prepare(model, calib, quantizer)
+    with _busy(f"running {n} inputs through the C, LiteRT and TFLite Micro"):
+        r = run_compare(p, n=n, sanitize=not no_sanitize)
     if as_json:
         click.echo(json.dumps(r.to_json(layers=show_layers)))
-        sys.exit(0 if r.ok else 1)
+        sys.exit(compare_exit_code(r))
     table = Table(title=f"{r.model}: generated C vs TFLite, {r.inputs} inputs ({r.quantizer} quantization)")
     for col in ("oracle", "identical output bytes", "max |diff|", "first layer that differs"):
         table.add_column(col)
@@ -409,16 +465,27 @@ def compare(model, calib, n, as_json, show_layers, no_sanitize, quantizer):
         out.print(lt)
     for note in r.notes:
         out.print(f"note: {note}")
-    out.print(f"target: {r.target}: {'met' if r.ok else 'NOT met'}")
-    sys.exit(0 if r.ok else 1)
+    out.print(f"target: {r.target}: {r.verdict}")
+    sys.exit(compare_exit_code(r))
+
+
+def compare_exit_code(r) -> int:
+    """0: target met; 1: not met; 2: met where checked, but an oracle could
+    not run the model, so part of the target was not checked."""
+    if r.ok:
+        return 0
+    return 2 if r.unchecked and r.met_where_checked else 1
 
 
 @main.command("eval")
 @model_arg
-@click.option("--data", required=True, type=click.Path(path_type=Path), help="Labelled data: .npz with 'x' and 'y'.")
+@click.option("--data", required=True, type=click.Path(path_type=Path),
+              help="Labelled data: .npz with 'x' and 'y' ('y' optional for --metric mae on an autoencoder).")
 @calib_opt
-@click.option("--metric", type=click.Choice(["accuracy", "mae"]), default="accuracy", show_default=True,
-              help="accuracy (argmax, or > 0.5 for one output) or mean absolute error (regressors).")
+@click.option("--metric", type=click.Choice(["accuracy", "mae", "auc"]), default="accuracy", show_default=True,
+              help="accuracy (argmax, or > 0.5 for one output), mean absolute error (regressors; an autoencoder "
+              "needs no 'y': its targets are its inputs) or ROC AUC (anomaly detection: 'y' normal/anomalous "
+              "or 0/1, scored by the reconstruction error or the one output).")
 @click.option("--json", "as_json", is_flag=True, help="One JSON object on stdout.")
 @user_errors
 def eval_cmd(model, data, calib, metric, as_json):
@@ -434,7 +501,7 @@ def eval_cmd(model, data, calib, metric, as_json):
         click.echo(json.dumps(r.to_json()))
         return
     fmt = (lambda v: "-" if v is None else f"{v:.2%}") if metric == "accuracy" else (
-        lambda v: "-" if v is None else f"{v:.6g}")
+        lambda v: "-" if v is None else f"{v:.4f}" if metric == "auc" else f"{v:.6g}")
     table = Table(title=f"{r.model} on {r.data}: {r.samples} samples, {metric}")
     for col in ("float (Keras)", "mcugen int8", "TFLite int8 (LiteRT)", "mcugen --quantizer tflite"):
         table.add_column(col)

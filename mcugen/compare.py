@@ -87,9 +87,22 @@ class CompareResult:
     c_matches_reference: bool
     oracles: dict[str, OracleAgreement]
     notes: list[str]
+    # Oracles that could not run the model: their part of the target was not
+    # checked, and ``ok`` is False (``mcugen compare`` exits 2 if the rest held).
+    unchecked: list[str] = field(default_factory=list)
+    met_where_checked: bool = True
+
+    @property
+    def verdict(self) -> str:
+        if self.unchecked and self.quantizer == "tflite":
+            checked = "met" if self.met_where_checked else "NOT met"
+            return (f"{checked} where checked; NOT checked against "
+                    f"{' or '.join(ORACLE_TITLES[o] for o in self.unchecked)}, which could not run the model")
+        return "met" if self.ok else "NOT met"
 
     def to_json(self, layers: bool = False) -> dict:
         d = asdict(self)
+        d["verdict"] = self.verdict
         for o in d["oracles"].values():
             if not layers:
                 o.pop("layers")
@@ -152,18 +165,25 @@ def run_compare(p: Prepared, n: int = 100, sanitize: bool = True, litert_resolve
     ok, notes = _judge(results, c_ok)
     target = ("every layer byte-identical to TFLM and to LiteRT, except where their kernels differ from "
               "each other (then identical to the other one)")
-    return CompareResult(p.path.name, "tflite", len(xq), target, ok, c_ok, results, notes)
+    unchecked = [name for name, r in results.items() if r.unavailable]
+    met, _ = _judge({k: r for k, r in results.items() if not r.unavailable}, c_ok)
+    return CompareResult(p.path.name, "tflite", len(xq), target, ok, c_ok, results, notes, unchecked, met)
+
+
+C_DIFFERS = "the generated C differs from mcugen's int8 reference"
 
 
 def _judge(results: dict[str, OracleAgreement], c_ok: bool) -> tuple[bool, list[str]]:
     ok, notes = c_ok, []
     if not c_ok:
-        notes.append("the generated C differs from mcugen's int8 reference (see `mcugen check`)")
+        notes.append(C_DIFFERS + " (see `mcugen check`)")
     other = {"litert": "tflm", "tflm": "litert"}
     local = {name: {(la.layer, la.op): la.local_identical_bytes_ratio for la in r.layers} for name, r in results.items()}
     for name, r in results.items():
         if r.unavailable:
-            notes.append(f"{ORACLE_TITLES[name]} could not run the model: {r.unavailable}")
+            ok = False
+            notes.append(f"{ORACLE_TITLES[name]} could not run the model, so its half of the target was NOT "
+                         f"checked: {r.unavailable}")
         for la in r.layers:
             if la.local_identical_bytes_ratio >= 1.0:
                 continue
@@ -201,5 +221,9 @@ def _compare_other_quantizer(p: Prepared, x, c_out, c_ok, litert_resolver) -> Co
              "byte-exact agreement is expected: the oracles' outputs are compared in mcugen's output "
              "quantization, and no layer is compared. Use --quantizer tflite for the byte-exact comparison."]
     if not c_ok:
-        notes.insert(0, "the generated C differs from mcugen's int8 reference (see `mcugen check`)")
-    return CompareResult(p.path.name, "mcugen", len(x), "none (different quantizations)", c_ok, c_ok, results, notes)
+        notes.insert(0, C_DIFFERS + " (see `mcugen check`)")
+    for name, r in results.items():
+        if r.unavailable:
+            notes.append(f"{ORACLE_TITLES[name]} could not run TFLiteConverter's model: {r.unavailable}")
+    return CompareResult(p.path.name, "mcugen", len(x), "none (different quantizations)", c_ok, c_ok, results, notes,
+                         [name for name, r in results.items() if r.unavailable])

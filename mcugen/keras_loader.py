@@ -14,7 +14,7 @@ import sys
 import zipfile
 from pathlib import Path
 
-from .errors import McugenError, UnsupportedLayer
+from .errors import McugenError, UnsupportedLayer, one_line
 from .ir import Graph
 from .ops import KERAS_CONVERTERS, supported_layers
 
@@ -100,13 +100,74 @@ def load_keras_model(path: str | Path):
     # Refuse unsupported layers before Keras deserializes them (a Lambda
     # would otherwise fail in safe mode with a message naming no layer).
     _refuse(_saved_layers(_saved_config(path)))
+    config = _saved_config(path)
+    _refuse_unmappable(config)
     keras = import_keras()
     try:
-        model = keras.models.load_model(str(path), compile=False)
+        model = keras.models.load_model(str(path), compile=False, custom_objects=_keras2_compat(keras, config))
     except Exception as e:  # Keras raises many kinds for a corrupt file
-        first = (str(e).strip().splitlines() or [type(e).__name__])[0]
-        raise McugenError(f"{path}: cannot be read as a Keras model ({first[:200]})") from None
+        raise McugenError(f"{path}: cannot be read as a Keras model ({load_error_reason(e)})") from None
     return model
+
+
+# Keys that Keras 2.x (TensorFlow 2.x's tf.keras) saved in a layer's config and
+# Keras 3 rejects, with the one value each may have for the layer to mean the
+# same without it: a DepthwiseConv2D always had ``groups: 1`` (the key came
+# from its Conv base class and was never used).
+KERAS2_NEUTRAL_KEYS = {
+    "DepthwiseConv2D": {"groups": 1},
+    "SeparableConv1D": {"groups": 1},
+    "SeparableConv2D": {"groups": 1},
+}
+
+
+def _configs_of(config, cls: str) -> list[dict]:
+    out = []
+    body = config.get("config") if isinstance(config, dict) else None
+    for layer in (body or {}).get("layers", []) if isinstance(body, dict) else []:
+        if isinstance(layer, dict) and layer.get("class_name") == cls and isinstance(layer.get("config"), dict):
+            out.append(layer["config"])
+    return out
+
+
+def _refuse_unmappable(config) -> None:
+    """A Keras 2 key with a value Keras 3 has no way to express."""
+    for cls, keys in KERAS2_NEUTRAL_KEYS.items():
+        for cfg in _configs_of(config, cls):
+            for key, neutral in keys.items():
+                if key in cfg and cfg[key] != neutral:
+                    raise UnsupportedLayer(f"layer {cfg.get('name', '?')!r} ({cls}): {key}={cfg[key]!r} "
+                                           f"(saved by Keras 2) has no Keras 3 equivalent")
+
+
+def _keras2_compat(keras, config) -> dict:
+    """custom_objects that let Keras 3 read a Keras 2.x file: for each layer
+    class of the file with keys Keras 3 rejects, a subclass of the same name
+    that drops them (``_refuse_unmappable`` made sure their values are the
+    neutral ones)."""
+    objects = {}
+    for cls, keys in KERAS2_NEUTRAL_KEYS.items():
+        if not _configs_of(config, cls):
+            continue
+        base = getattr(keras.layers, cls)
+
+        def __init__(self, *args, _base=base, _keys=tuple(keys), **kwargs):
+            for k in _keys:
+                kwargs.pop(k, None)
+            _base.__init__(self, *args, **kwargs)
+
+        objects[cls] = type(cls, (base,), {"__init__": __init__, "__module__": base.__module__})
+    return objects
+
+
+def load_error_reason(e: Exception, limit: int = 400) -> str:
+    """Why Keras could not read a file, in one line: the innermost reason
+    (Keras wraps it after 'Exception encountered:' behind the whole layer
+    config), shortened in the middle, never cut before the reason."""
+    text = str(e).strip() or type(e).__name__
+    if "Exception encountered:" in text:
+        text = text.rsplit("Exception encountered:", 1)[1].strip()
+    return one_line(text, limit)
 
 
 class LayerContext:

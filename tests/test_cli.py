@@ -459,13 +459,16 @@ def test_failure_midway_leaves_nothing(prepared, tmp_path, monkeypatch, exc):
     assert list(tmp_path.iterdir()) == []
 
 
-def test_rebuild_replaces_an_mcugen_project(prepared, tmp_path):
+def test_rebuild_updates_an_mcugen_project(prepared, tmp_path):
+    """A rebuild regenerates mcugen's files and keeps the user's (more in
+    tests/test_project_update.py)."""
     from mcugen.project import write_project
 
     p, cm, board = prepared
     x = p.graph.input.q.quantize(p.calib[:1])
     folder = write_project(tmp_path / "proj", p.graph, cm, board, x)
-    (folder / "stale.txt").write_text("from an older build")
+    (folder / "notes.txt").write_text("the user's")
+    (folder / "platformio.ini").unlink()
     write_project(tmp_path / "proj", p.graph, cm, board, x)
-    assert not (folder / "stale.txt").exists() and (folder / "platformio.ini").is_file()
+    assert (folder / "notes.txt").read_text() == "the user's" and (folder / "platformio.ini").is_file()
     assert [q.name for q in tmp_path.iterdir()] == ["proj"]

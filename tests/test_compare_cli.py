@@ -155,3 +155,31 @@ def test_compare_exit_code_when_target_missed(work, monkeypatch):
     assert d["ok"] is False and d["c_matches_reference"] is True
     assert d["oracles"]["tflm"]["first_mismatch_layer"].endswith("(CONV_2D #0)")
     assert any("differs from mcugen on layer" in n for n in d["notes"])
+
+
+def test_compare_says_when_litert_cannot_run_the_model(work, monkeypatch):
+    """An oracle that cannot run the model leaves half of the target
+    unchecked: compare says so and exits 2 (1 would be a miss)."""
+    from click.testing import CliRunner
+
+    import mcugen.compare
+    from mcugen.cli import main
+    from mcugen.errors import McugenError
+
+    real = mcugen.compare.run_oracle
+
+    def no_litert(name, *args, **kwargs):
+        if name == "litert":
+            raise McugenError("LiteRT cannot run the model: Op builtin_code out of range")
+        return real(name, *args, **kwargs)
+
+    monkeypatch.setattr(mcugen.compare, "run_oracle", no_litert)
+    r = CliRunner().invoke(main, ["compare", str(work / "digits.tflite"), "--json", "-n", "4", "--no-sanitize"])
+    assert r.exit_code == 2, r.output
+    d = json.loads(r.output.strip().splitlines()[-1])
+    assert d["ok"] is False and d["unchecked"] == ["litert"] and d["met_where_checked"] is True
+    assert d["oracles"]["tflm"]["identical_bytes_ratio"] == 1.0
+    assert any("NOT checked" in n and "builtin_code" in n for n in d["notes"])
+    r = CliRunner().invoke(main, ["compare", str(work / "digits.tflite"), "-n", "4", "--no-sanitize"])
+    assert r.exit_code == 2
+    assert "met where checked; NOT checked against LiteRT (reference kernels)" in " ".join(r.output.split())

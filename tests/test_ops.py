@@ -99,6 +99,9 @@ CASES = {
     "concat_channels": ((6, 6, 3), lambda x: L.Concatenate()([conv(4, 3, padding="same")(x), conv(2, 1, activation="relu")(x)])),
     "concat_axis1": ((6, 4), lambda x: L.Concatenate(axis=1)([L.Conv1D(3, 1)(x), L.Conv1D(3, 3)(x)])),
     "concat_three": ((8,), lambda x: L.Concatenate()([L.Dense(3)(x), x, L.Dense(2, activation="relu")(x)])),
+    # Permute (TFLite's TRANSPOSE): NCHW -> NHWC before a conv, and a rank-2 swap
+    "permute_nchw_conv": ((3, 6, 5), lambda x: conv(4, 3)(L.Permute((2, 3, 1))(x))),
+    "permute_rank2": ((4, 7), lambda x: L.Dense(3)(L.Permute((2, 1))(x))),
 }
 
 

@@ -98,6 +98,10 @@ CASES = {
     "concat_channels": ((6, 6, 3), lambda x: L.Concatenate()([conv(4, 3, padding="same")(x), conv(2, 1)(x)]), False),
     "concat_axis1": ((6, 4), lambda x: L.Concatenate(axis=1)([L.Conv1D(3, 1)(x), L.Conv1D(3, 3)(x)]), False),
     "concat_three": ((8,), lambda x: L.Concatenate()([L.Dense(3)(x), x, L.Dense(2, activation="relu")(x)]), False),
+    # TRANSPOSE: NCHW -> NHWC as a converted PyTorch model starts, then a conv.
+    "transpose_nchw_conv": ((3, 7, 6), lambda x: conv(4, 3)(L.Permute((2, 3, 1))(x)), False),
+    "transpose_rank2": ((4, 6), lambda x: L.Permute((2, 1))(x), False),
+    "transpose_rank4": ((2, 3, 4, 5), lambda x: L.Permute((4, 1, 3, 2))(x), False),
 }
 PARAMS = [pytest.param(c, True, id=c) for c in sorted(CASES)] + [
     pytest.param(c, False, id=f"{c}-per_tensor") for c in sorted(CASES) if CASES[c][2]

@@ -55,5 +55,6 @@ from . import (  # noqa: E402,F401  (registration side effects)
     pool,
     reshape,
     softmax,
+    transpose,
 )
 from . import const_binary, reduce, tflite_lut  # noqa: E402,F401  (TFLite-only ops)

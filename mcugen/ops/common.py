@@ -50,12 +50,27 @@ def windows(x: np.ndarray, k, stride, pads, fill) -> np.ndarray:
     return win[:, :: stride[0], :: stride[1]]
 
 
-def quantize_per_channel(w: np.ndarray, axis: int) -> tuple[np.ndarray, np.ndarray]:
-    """Symmetric int8 in [-127, 127], one float32 scale per index of ``axis``."""
+# TFLiteConverter's floor under a weight range (ExpandVerySmallRange in its
+# quantization_utils.cc): a channel whose weights span less than 1e-6 (a
+# channel batch normalization killed: weights ~1e-30) is quantized as if it
+# spanned [-5e-7, 5e-7], so its scale is 1e-6 / 254, not ~1e-32.
+SMALLEST_HALF_RANGE = 0.5e-6
+# And its cap on a quantized bias (SetBiasParamsWithAdjustments in its
+# quantization_driver.cc): |b| / (input_scale * weight_scale) may not exceed
+# INT32_MAX / 2 ("to make some room for accumulator"); where it would, the
+# bias scale becomes |b| / BIAS_MAX and the weight scale bias_scale / input_scale.
+BIAS_MAX = INT32_MAX // 2
+
+
+def quantize_per_channel(w: np.ndarray, axis: int, scales: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Symmetric int8 in [-127, 127], one float32 scale per index of ``axis``
+    (given, or TFLiteConverter's: max |w| / 127, the range at least 1e-6)."""
     w = np.asarray(w, dtype=np.float64)
     moved = np.moveaxis(w, axis, -1)
-    amax = np.abs(moved).reshape(-1, moved.shape[-1]).max(axis=0)
-    scales = np.where(amax > 0, amax / 127.0, 1.0).astype(np.float32)
+    if scales is None:
+        amax = np.abs(moved).reshape(-1, moved.shape[-1]).max(axis=0)
+        scales = (np.maximum(amax, SMALLEST_HALF_RANGE) / 127.0).astype(np.float32)
+    scales = np.asarray(scales, dtype=np.float32)
     q = moved / scales.astype(np.float64)
     q = np.sign(q) * np.floor(np.abs(q) + 0.5)
     q = np.clip(q, -127, 127).astype(np.int8)
@@ -70,6 +85,25 @@ def quantize_bias(b: np.ndarray | None, in_scale: float, w_scales: np.ndarray, n
     q = np.asarray(b, dtype=np.float64) / scale
     q = np.sign(q) * np.floor(np.abs(q) + 0.5)
     return np.clip(q, INT32_MIN, INT32_MAX).astype(np.int32)
+
+
+def quantize_weights_and_bias(w: np.ndarray, b: np.ndarray | None, axis: int, in_scale: float):
+    """(int8 weights, float32 scales, int32 bias) as TFLiteConverter makes
+    them: per-channel weights (``quantize_per_channel``), then every channel
+    whose bias would exceed BIAS_MAX steps gets the larger weight scale that
+    holds it (a dead channel: weights round to 0, the bias stays exact to
+    1 in 2^30 instead of being clipped)."""
+    w_q, scales = quantize_per_channel(w, axis)
+    n = scales.size
+    if b is not None:
+        b = np.asarray(b, dtype=np.float64)
+        bias_scale = np.float64(in_scale) * scales.astype(np.float64)
+        over = np.abs(b) / bias_scale > BIAS_MAX
+        if over.any():
+            scales = scales.copy()
+            scales[over] = (np.abs(b[over]) / BIAS_MAX / np.float64(in_scale)).astype(np.float32)
+            w_q, scales = quantize_per_channel(w, axis, scales)
+    return w_q, scales, quantize_bias(b, in_scale, scales, n)
 
 
 def from_file(w_q: np.ndarray, scales: np.ndarray, b_q: np.ndarray | None, in_scale: float, n: int):

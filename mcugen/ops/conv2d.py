@@ -17,7 +17,7 @@ from .common import (
     fold_input_offset,
     padding_2d,
     quantize_bias,
-    quantize_per_channel,
+    quantize_weights_and_bias,
     to_nhwc,
     windows,
 )
@@ -57,7 +57,8 @@ class Conv2D(Op):
     def quantize(self, g):
         qi, qo = g.q(self.inputs[0]), g.q(self.outputs[0])
         if self.w_q is None:
-            self.w_q, self.w_scales = quantize_per_channel(self.weights, axis=3)
+            self.w_q, self.w_scales, self.b_q = quantize_weights_and_bias(
+                self.weights, self.bias, axis=3, in_scale=qi.scale)
         cout = self.w_q.shape[3]
         if self.b_q is None:
             self.b_q = quantize_bias(self.bias, qi.scale, self.w_scales, cout)

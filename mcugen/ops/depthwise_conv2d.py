@@ -18,7 +18,7 @@ from .common import (
     channel_multipliers,
     fold_input_offset,
     quantize_bias,
-    quantize_per_channel,
+    quantize_weights_and_bias,
     to_nhwc,
     windows,
 )
@@ -61,7 +61,8 @@ class DepthwiseConv2D(Op):
         qi, qo = g.q(self.inputs[0]), g.q(self.outputs[0])
         kh, kw, cin, dm = self.weights.shape
         if self.w_q is None:
-            self.w_q, self.w_scales = quantize_per_channel(self.weights.reshape(kh, kw, cin * dm), axis=2)
+            self.w_q, self.w_scales, self.b_q = quantize_weights_and_bias(
+                self.weights.reshape(kh, kw, cin * dm), self.bias, axis=2, in_scale=qi.scale)
         if self.b_q is None:
             self.b_q = quantize_bias(self.bias, qi.scale, self.w_scales, cin * dm)
         self.mult, self.shift = channel_multipliers(qi.scale, self.w_scales, qo.scale)

@@ -21,6 +21,15 @@ static int unity_tests;
         }                                                                           \
     } while (0)
 
+#define TEST_ASSERT_EQUAL_INT8_ARRAY_MESSAGE(expected, actual, n, message)                    \
+    do {                                                                                      \
+        if (memcmp((expected), (actual), (size_t)(n)) != 0) {                                 \
+            printf("%s:%d: FAIL: int8 arrays differ. %s\n", __FILE__, __LINE__, (message));    \
+            ++unity_failures;                                                                 \
+            return;                                                                           \
+        }                                                                                     \
+    } while (0)
+
 void setUp(void);
 void tearDown(void);
 #endif

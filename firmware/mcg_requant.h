@@ -56,6 +56,34 @@ static inline int32_t mcg_requantize(int32_t x, int32_t multiplier, int8_t shift
 }
 #endif /* __AVR__ */
 
+/* The same function in fewer instructions, for the kernels' inner loops:
+ * mcg_requantize_fast(x, m, s) == mcg_requantize(x, m, s) for every x, every
+ * s in [-31, 30] and every m other than INT32_MIN (mcugen's multipliers are in
+ * [0, 2^31): quantize_multiplier in mcugen/rounding.py). Why it is equal:
+ * - SRDHM: with p = a * b, TFLite computes trunc((p + nudge) / 2^31), nudge
+ *   2^30 for p >= 0 and 1 - 2^30 for p < 0. For p >= 0 that is
+ *   floor((p + 2^30) / 2^31). For p < 0, p + 1 - 2^30 < 0, so trunc = ceil,
+ *   and for an integer y ceil(y / 2^31) = floor((y + 2^31 - 1) / 2^31) =
+ *   floor((p + 2^30) / 2^31): one formula, an arithmetic shift, for both
+ *   signs (only a = b = INT32_MIN saturates, excluded above).
+ * - RoundingDivideByPOT adds 1 when remainder > threshold, i.e. when
+ *   threshold - remainder < 0: the sign bit of that difference, which lies in
+ *   [-(2^e - 1), 2^(e-1)] and cannot overflow. (Checked at the edges and on
+ *   random values against the reference in tests/test_rounding.py.) */
+#if defined(__GNUC__)
+__attribute__((always_inline))
+#endif
+static inline int32_t mcg_requantize_fast(int32_t x, int32_t multiplier, int32_t shift)
+{
+    const int32_t left = shift > 0 ? shift : 0;
+    const uint32_t right = (uint32_t)(left - shift);
+    const int32_t a = (int32_t)((uint32_t)x << left);
+    const int32_t h = (int32_t)(((int64_t)a * multiplier + ((int64_t)1 << 30)) >> 31);
+    const int32_t mask = (int32_t)(((uint32_t)1 << right) - 1u);
+    const int32_t d = (mask >> 1) - (h >> 31) - (h & mask);
+    return (h >> right) + (int32_t)((uint32_t)d >> 31);
+}
+
 /* Clamp an int32 to [lo, hi] and narrow to int8. */
 static inline int8_t mcg_clamp_s8(int32_t v, int8_t lo, int8_t hi)
 {

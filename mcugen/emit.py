@@ -25,7 +25,8 @@ if TYPE_CHECKING:
 from .planner import Plan, plan_memory
 from .resources import firmware_dir, templates_dir
 
-FIRMWARE_FILES = ("mcg_runtime.h", "mcg_arch.h", "mcg_arch_avr.h", "mcg_arch_generic.h", "mcg_requant.h", "mcg_requant_avr.h", "mcg_dot_avr.h")
+FIRMWARE_FILES = ("mcg_runtime.h", "mcg_arch.h", "mcg_arch_avr.h", "mcg_arch_generic.h", "mcg_requant.h",
+                  "mcg_requant_avr.h", "mcg_dot_avr.h", "mcg_arm_dsp.h")
 
 
 def c_int(v: int) -> str:

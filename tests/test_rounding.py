@@ -28,8 +28,10 @@ int main(void)
 {
     long long x, m, s;
     while (scanf("%lld %lld %lld", &x, &m, &s) == 3) {
-        printf("%" PRId32 " %" PRId32 " %" PRId32 "\n",
+        printf("%" PRId32 " %" PRId32 " %" PRId32 " %" PRId32 "\n",
                mcg_requantize((int32_t)x, (int32_t)m, (int8_t)s),
+               m == INT32_MIN ? mcg_requantize((int32_t)x, (int32_t)m, (int8_t)s)
+                              : mcg_requantize_fast((int32_t)x, (int32_t)m, (int32_t)s),
                mcg_srdhm((int32_t)x, (int32_t)m),
                s >= 0 ? mcg_rounding_divide_by_pot((int32_t)x, (int8_t)s) : 0);
     }
@@ -49,7 +51,7 @@ def c_requant(tmp_path_factory):
         text = "\n".join(f"{a} {b} {c}" for a, b, c in zip(x, m, s)) + "\n"
         r = subprocess.run([str(exe)], input=text, capture_output=True, text=True, check=True)
         out = np.array([line.split() for line in r.stdout.splitlines()], dtype=np.int64)
-        return out[:, 0], out[:, 1], out[:, 2]
+        return out[:, 0], out[:, 2], out[:, 3], out[:, 1]
 
     return run
 
@@ -64,8 +66,9 @@ def edge_cases():
 
 def test_c_matches_numpy_at_edges(c_requant):
     x, m, s = edge_cases()
-    req, hi, rd = c_requant(x, m, s)
+    req, hi, rd, fast = c_requant(x, m, s)
     np.testing.assert_array_equal(req, multiply_by_quantized_multiplier(x, m, s))
+    np.testing.assert_array_equal(fast, req)  # mcg_requantize_fast (multipliers other than INT32_MIN)
     np.testing.assert_array_equal(hi, srdhm(x, m))
     ok = s >= 0
     np.testing.assert_array_equal(rd[ok], rounding_divide_by_pot(x[ok], s[ok]))
@@ -78,8 +81,9 @@ def test_c_matches_numpy_random(c_requant):
     x[: n // 2] //= rng.integers(1, 2**24, n // 2)  # plenty of small accumulators too
     m = rng.integers(2**30, I32_MAX, n, endpoint=True)
     s = rng.integers(-31, 31, n)
-    req, hi, rd = c_requant(x, m, s)
+    req, hi, rd, fast = c_requant(x, m, s)
     np.testing.assert_array_equal(req, multiply_by_quantized_multiplier(x, m, s))
+    np.testing.assert_array_equal(fast, req)  # mcg_requantize_fast (multipliers other than INT32_MIN)
     np.testing.assert_array_equal(hi, srdhm(x, m))
     ok = s >= 0
     np.testing.assert_array_equal(rd[ok], rounding_divide_by_pot(x[ok], s[ok]))
@@ -127,3 +131,15 @@ def test_quantize_multiplier_is_accurate():
         m, s = quantize_multiplier(float(real))
         assert 2**30 <= m < 2**31
         assert abs(m * 2.0 ** (s - 31) - real) <= real * 2.0**-30
+
+
+def test_fast_requantize_on_ties(c_requant):
+    """mcg_requantize_fast on every small accumulator around the rounding ties
+    of both roundings (multipliers 2^30 and 2^30 + 1 put SRDHM's result on a
+    half; shifts -1..-12 put RoundingDivideByPOT's on one)."""
+    x = np.tile(np.arange(-4100, 4101), 4 * 12)
+    m = np.repeat([2**30, 2**30 + 1, 1518500250, I32_MAX], 8201 * 12)
+    s = np.tile(np.repeat(-np.arange(1, 13), 8201), 4)
+    req, _, _, fast = c_requant(x, m, s)
+    np.testing.assert_array_equal(req, multiply_by_quantized_multiplier(x, m, s))
+    np.testing.assert_array_equal(fast, req)

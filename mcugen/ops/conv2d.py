@@ -86,9 +86,11 @@ class Conv2D(Op):
         return ["dense"] if self.pointwise else ["conv2d"]
 
     def scratch_bytes(self, g):
-        """Two input patches (KH x KW x CIN each): a kernel copies a window
-        that overlaps the padding there, the padded taps set to the zero point."""
-        if self.pointwise or not any(p for pair in self.pads for p in pair):
+        """Two input patches (KH x KW x CIN each): the generic kernel copies a
+        window that overlaps the padding there (padded taps = the zero point);
+        the arm_dsp kernel copies every window there, two output pixels at a
+        time."""
+        if self.pointwise:
             return 0
         kh, kw, cin = self.w_q.shape[:3]
         return 2 * kh * kw * cin
@@ -112,7 +114,7 @@ class Conv2D(Op):
         tail = f"{g.q(self.outputs[0]).zero_point}, {lo}, {hi});"
         if self.pointwise:
             return f"mcg_dense_s8({head}, {oh * ow}, {ic}, {oc}, {tail}"
-        scratch = c.scratch(self) if self.scratch_bytes(g) else "NULL"
+        scratch = c.scratch(self)
         return (
             f"mcg_conv2d_s8({head}, {scratch}, "
             f"{ih}, {iw}, {ic}, {oh}, {ow}, {oc}, {kh}, {kw}, {self.strides[0]}, {self.strides[1]}, "

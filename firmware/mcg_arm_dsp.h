@@ -1,0 +1,220 @@
+/* Dot-product blocks for Cortex-M cores with the DSP extension (M4, M7, M33),
+ * shared by the arm_dsp kernels (templates/arm_dsp/kernels/).
+ *
+ * Four int8 values read as one word x = (x0, x1, x2, x3) split with SXTB16
+ * into (x0, x2) and, rotated by 8, (x1, x3); four weights in natural order
+ * split the same way, so SMLAD(x02, w02, SMLAD(x13, w13, acc)) adds
+ * x0*w0 + x1*w1 + x2*w2 + x3*w3: no weight reordering. Unaligned word loads
+ * are legal on v7-M and v8-M Mainline (memcpy to a uint32_t is one LDR).
+ * Each |x * w| <= 16256; the generator keeps every sum inside int32. */
+#ifndef MCG_ARM_DSP_H
+#define MCG_ARM_DSP_H
+
+#include <arm_acle.h>
+#include <stdint.h>
+#include <string.h>
+
+#include "mcg_requant.h"
+
+#define MCG_ALWAYS_INLINE static inline __attribute__((always_inline))
+
+MCG_ALWAYS_INLINE uint32_t mcg_ld32(const int8_t *p)
+{
+    uint32_t v;
+    memcpy(&v, p, 4);
+    return v;
+}
+
+/* (x1, x3) of a word: SXTB16 with its operand rotated by 8 (ACLE has no
+ * intrinsic for the rotation). */
+MCG_ALWAYS_INLINE uint32_t mcg_sxtb16_ror8(uint32_t x)
+{
+    uint32_t r;
+    __asm__("sxtb16 %0, %1, ror #8" : "=r"(r) : "r"(x));
+    return r;
+}
+
+/* acc[0] += x0.w0, acc[1] += x0.w1, acc[2] += x1.w0, acc[3] += x1.w1 over n
+ * values, for two input rows x0, x1 = x0 + n and two weight rows w0,
+ * w1 = w0 + n. The loop is assembly: it needs 14 registers (two pointers,
+ * the row offset, the count, four sums, four split inputs, two split
+ * weights), and gcc -Os spills some of them when it allocates them from C.
+ * 22 instructions per 16 MACs. */
+MCG_ALWAYS_INLINE void mcg_dot_2x2(const int8_t *x0, const int8_t *w0, int32_t n, int32_t acc[4])
+{
+    int32_t a00 = acc[0], a01 = acc[1], a10 = acc[2], a11 = acc[3];
+    int32_t k = n >> 2;
+    const int8_t *x1, *w1;
+    if (k > 0) {
+        const int32_t m = n - 4; /* the other row, from a pointer already advanced by 4 */
+        uint32_t t0, t1, t2, t3, t4, t5;
+        __asm__ volatile(
+            "1:\n\t"
+            "ldr %[t0], [%[x]], #4\n\t"
+            "ldr %[t2], [%[x], %[m]]\n\t"
+            "sxtb16 %[t1], %[t0], ror #8\n\t"
+            "sxtb16 %[t0], %[t0]\n\t"
+            "sxtb16 %[t3], %[t2], ror #8\n\t"
+            "sxtb16 %[t2], %[t2]\n\t"
+            "ldr %[t4], [%[w]], #4\n\t"
+            "sxtb16 %[t5], %[t4], ror #8\n\t"
+            "sxtb16 %[t4], %[t4]\n\t"
+            "smlad %[a00], %[t0], %[t4], %[a00]\n\t"
+            "smlad %[a00], %[t1], %[t5], %[a00]\n\t"
+            "smlad %[a10], %[t2], %[t4], %[a10]\n\t"
+            "smlad %[a10], %[t3], %[t5], %[a10]\n\t"
+            "ldr %[t4], [%[w], %[m]]\n\t"
+            "sxtb16 %[t5], %[t4], ror #8\n\t"
+            "sxtb16 %[t4], %[t4]\n\t"
+            "smlad %[a01], %[t0], %[t4], %[a01]\n\t"
+            "smlad %[a01], %[t1], %[t5], %[a01]\n\t"
+            "smlad %[a11], %[t2], %[t4], %[a11]\n\t"
+            "smlad %[a11], %[t3], %[t5], %[a11]\n\t"
+            "subs %[k], %[k], #1\n\t"
+            "bne 1b\n\t"
+            : [t0] "=&r"(t0), [t1] "=&r"(t1), [t2] "=&r"(t2), [t3] "=&r"(t3), [t4] "=&r"(t4), [t5] "=&r"(t5),
+              [a00] "+r"(a00), [a01] "+r"(a01), [a10] "+r"(a10), [a11] "+r"(a11),
+              [x] "+r"(x0), [w] "+r"(w0), [k] "+r"(k)
+            : [m] "r"(m)
+            : "cc", "memory");
+    }
+    x1 = x0 + n;
+    w1 = w0 + n;
+    for (k = n & 3; k > 0; --k) {
+        const int32_t a = *x0++, b = *x1++, p = *w0++, q = *w1++;
+        a00 += a * p;
+        a01 += a * q;
+        a10 += b * p;
+        a11 += b * q;
+    }
+    acc[0] = a00;
+    acc[1] = a01;
+    acc[2] = a10;
+    acc[3] = a11;
+}
+
+/* acc[j] += x.w_j for four weight rows w + j * stride, over n values.
+ * Assembly for the same reason: 25 instructions per 16 MACs. */
+static __attribute__((noinline, unused)) void mcg_dot_1x4(const int8_t *x, const int8_t *w, int32_t stride, int32_t n, int32_t acc[4])
+{
+    int32_t a0 = acc[0], a1 = acc[1], a2 = acc[2], a3 = acc[3];
+    int32_t k = n >> 2;
+    const int8_t *w2 = w + 2 * stride;
+    if (k > 0) {
+        const int32_t m = stride - 4;
+        uint32_t t0, t1, t2, t3;
+        __asm__ volatile(
+            "1:\n\t"
+            "ldr %[t0], [%[x]], #4\n\t"
+            "sxtb16 %[t1], %[t0], ror #8\n\t"
+            "sxtb16 %[t0], %[t0]\n\t"
+            "ldr %[t2], [%[w]], #4\n\t"
+            "sxtb16 %[t3], %[t2], ror #8\n\t"
+            "sxtb16 %[t2], %[t2]\n\t"
+            "smlad %[a0], %[t0], %[t2], %[a0]\n\t"
+            "smlad %[a0], %[t1], %[t3], %[a0]\n\t"
+            "ldr %[t2], [%[w], %[m]]\n\t"
+            "sxtb16 %[t3], %[t2], ror #8\n\t"
+            "sxtb16 %[t2], %[t2]\n\t"
+            "smlad %[a1], %[t0], %[t2], %[a1]\n\t"
+            "smlad %[a1], %[t1], %[t3], %[a1]\n\t"
+            "ldr %[t2], [%[v]], #4\n\t"
+            "sxtb16 %[t3], %[t2], ror #8\n\t"
+            "sxtb16 %[t2], %[t2]\n\t"
+            "smlad %[a2], %[t0], %[t2], %[a2]\n\t"
+            "smlad %[a2], %[t1], %[t3], %[a2]\n\t"
+            "ldr %[t2], [%[v], %[m]]\n\t"
+            "sxtb16 %[t3], %[t2], ror #8\n\t"
+            "sxtb16 %[t2], %[t2]\n\t"
+            "smlad %[a3], %[t0], %[t2], %[a3]\n\t"
+            "smlad %[a3], %[t1], %[t3], %[a3]\n\t"
+            "subs %[k], %[k], #1\n\t"
+            "bne 1b\n\t"
+            : [t0] "=&r"(t0), [t1] "=&r"(t1), [t2] "=&r"(t2), [t3] "=&r"(t3),
+              [a0] "+r"(a0), [a1] "+r"(a1), [a2] "+r"(a2), [a3] "+r"(a3),
+              [x] "+r"(x), [w] "+r"(w), [v] "+r"(w2), [k] "+r"(k)
+            : [m] "r"(m)
+            : "cc", "memory");
+    }
+    for (k = n & 3; k > 0; --k) {
+        const int32_t a = *x++;
+        a0 += a * w[0];
+        a1 += a * w[stride];
+        a2 += a * w[2 * stride];
+        a3 += a * w[3 * stride];
+        ++w;
+    }
+    acc[0] = a0;
+    acc[1] = a1;
+    acc[2] = a2;
+    acc[3] = a3;
+}
+
+/* x.w over n values. */
+MCG_ALWAYS_INLINE int32_t mcg_dot_1x1(const int8_t *x, const int8_t *w, int32_t n, int32_t acc)
+{
+    int32_t k;
+    for (k = n >> 2; k > 0; --k) {
+        const uint32_t a = mcg_ld32(x), p = mcg_ld32(w);
+        acc = __smlad(__sxtb16(a), __sxtb16(p), acc);
+        acc = __smlad(mcg_sxtb16_ror8(a), mcg_sxtb16_ror8(p), acc);
+        x += 4;
+        w += 4;
+    }
+    for (k = n & 3; k > 0; --k) {
+        acc += *x++ * *w++;
+    }
+    return acc;
+}
+
+/* Copy n bytes (word by word, unaligned words are legal here). */
+MCG_ALWAYS_INLINE void mcg_copy_s8(int8_t *dst, const int8_t *src, int32_t n)
+{
+    for (; n >= 4; n -= 4) {
+        uint32_t v;
+        memcpy(&v, src, 4);
+        memcpy(dst, &v, 4);
+        src += 4;
+        dst += 4;
+    }
+    for (; n > 0; --n) {
+        *dst++ = *src++;
+    }
+}
+
+/* The k_h x k_w x in_c window of an NHWC input whose top left tap is (y0, x0)
+ * as one contiguous patch, taps outside the input set to pad_value. */
+static __attribute__((noinline, unused)) void mcg_im2col_s8(const int8_t *in, int8_t *dst, int32_t y0, int32_t x0,
+                                                            int32_t in_h, int32_t in_w, int32_t in_c,
+                                                            int32_t k_h, int32_t k_w, int8_t pad_value)
+{
+    const int32_t row = k_w * in_c;
+    const int32_t lo = x0 < 0 ? -x0 : 0;                          /* taps left of the input */
+    const int32_t hi = x0 + k_w > in_w ? in_w - x0 : k_w;         /* first tap right of it */
+    int32_t ky;
+    for (ky = 0; ky < k_h; ++ky) {
+        const int32_t iy = y0 + ky;
+        if (iy < 0 || iy >= in_h || hi <= lo) {
+            memset(dst, pad_value, (size_t)row);
+        } else {
+            if (lo > 0) {
+                memset(dst, pad_value, (size_t)(lo * in_c));
+            }
+            mcg_copy_s8(dst + lo * in_c, in + (iy * in_w + x0 + lo) * in_c, (hi - lo) * in_c);
+            if (hi < k_w) {
+                memset(dst + hi * in_c, pad_value, (size_t)((k_w - hi) * in_c));
+            }
+        }
+        dst += row;
+    }
+}
+
+/* requantize, add the zero point, clamp: one output byte. */
+MCG_ALWAYS_INLINE int8_t mcg_out_s8(int32_t acc, int32_t mult, int32_t shift, int32_t out_zp, int32_t lo, int32_t hi)
+{
+    int32_t v = mcg_requantize_fast(acc, mult, shift) + out_zp;
+    v = v < lo ? lo : v;
+    return (int8_t)(v > hi ? hi : v);
+}
+
+#endif /* MCG_ARM_DSP_H */

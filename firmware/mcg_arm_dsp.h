@@ -6,7 +6,9 @@
  * split the same way, so SMLAD(x02, w02, SMLAD(x13, w13, acc)) adds
  * x0*w0 + x1*w1 + x2*w2 + x3*w3: no weight reordering. Unaligned word loads
  * are legal on v7-M and v8-M Mainline (memcpy to a uint32_t is one LDR).
- * Each |x * w| <= 16256; the generator keeps every sum inside int32. */
+ * Each |x * w| <= 16256; the generator keeps every sum inside int32.
+ * Every operand the assembly writes is early-clobber ("+&r"): gcc may give an
+ * input the register of a plain "+r" operand that holds the same value. */
 #ifndef MCG_ARM_DSP_H
 #define MCG_ARM_DSP_H
 
@@ -73,8 +75,8 @@ MCG_ALWAYS_INLINE void mcg_dot_2x2(const int8_t *x0, const int8_t *w0, int32_t n
             "subs %[k], %[k], #1\n\t"
             "bne 1b\n\t"
             : [t0] "=&r"(t0), [t1] "=&r"(t1), [t2] "=&r"(t2), [t3] "=&r"(t3), [t4] "=&r"(t4), [t5] "=&r"(t5),
-              [a00] "+r"(a00), [a01] "+r"(a01), [a10] "+r"(a10), [a11] "+r"(a11),
-              [x] "+r"(x0), [w] "+r"(w0), [k] "+r"(k)
+              [a00] "+&r"(a00), [a01] "+&r"(a01), [a10] "+&r"(a10), [a11] "+&r"(a11),
+              [x] "+&r"(x0), [w] "+&r"(w0), [k] "+&r"(k)
             : [m] "r"(m)
             : "cc", "memory");
     }
@@ -131,8 +133,8 @@ static __attribute__((noinline, unused)) void mcg_dot_1x4(const int8_t *x, const
             "subs %[k], %[k], #1\n\t"
             "bne 1b\n\t"
             : [t0] "=&r"(t0), [t1] "=&r"(t1), [t2] "=&r"(t2), [t3] "=&r"(t3),
-              [a0] "+r"(a0), [a1] "+r"(a1), [a2] "+r"(a2), [a3] "+r"(a3),
-              [x] "+r"(x), [w] "+r"(w), [v] "+r"(w2), [k] "+r"(k)
+              [a0] "+&r"(a0), [a1] "+&r"(a1), [a2] "+&r"(a2), [a3] "+&r"(a3),
+              [x] "+&r"(x), [w] "+&r"(w), [v] "+&r"(w2), [k] "+&r"(k)
             : [m] "r"(m)
             : "cc", "memory");
     }

@@ -1,0 +1,134 @@
+/* Dot-product blocks for Cortex-M cores without the DSP extension: M3
+ * (arm_v7m family) and M0/M0+ (arm_v6m), the same functions as mcg_arm_dsp.h
+ * for the kernels of templates/arm_common/. Byte loads only (an M0+ traps on
+ * unaligned words), one multiply-accumulate per MAC; two input rows by two
+ * weight rows reuse every loaded byte twice. */
+#ifndef MCG_ARM_SCALAR_H
+#define MCG_ARM_SCALAR_H
+
+#include <stdint.h>
+#include <string.h>
+
+#include "mcg_requant.h"
+
+#define MCG_ALWAYS_INLINE static inline __attribute__((always_inline))
+
+/* acc[0] += x0.w0, acc[1] += x0.w1, acc[2] += x1.w0, acc[3] += x1.w1 over n
+ * values, for x1 = x0 + n and w1 = w0 + n. */
+MCG_ALWAYS_INLINE void mcg_dot_2x2(const int8_t *x0, const int8_t *w0, int32_t n, int32_t acc[4])
+{
+    int32_t a00 = acc[0], a01 = acc[1], a10 = acc[2], a11 = acc[3];
+#if defined(__thumb2__)
+    /* v7-M: the loop in assembly (gcc -Os spills from C): 10 instructions per 4 MACs. */
+    if (n > 0) {
+        int32_t t0, t1, t2, t3, k = n;
+        __asm__ volatile(
+            "1:\n\t"
+            "ldrsb %[t0], [%[x], %[n]]\n\t"
+            "ldrsb %[t1], [%[x]], #1\n\t"
+            "ldrsb %[t2], [%[w], %[n]]\n\t"
+            "ldrsb %[t3], [%[w]], #1\n\t"
+            "mla %[a00], %[t1], %[t3], %[a00]\n\t"
+            "mla %[a01], %[t1], %[t2], %[a01]\n\t"
+            "mla %[a10], %[t0], %[t3], %[a10]\n\t"
+            "mla %[a11], %[t0], %[t2], %[a11]\n\t"
+            "subs %[k], %[k], #1\n\t"
+            "bne 1b\n\t"
+            : [t0] "=&r"(t0), [t1] "=&r"(t1), [t2] "=&r"(t2), [t3] "=&r"(t3),
+              [a00] "+&r"(a00), [a01] "+&r"(a01), [a10] "+&r"(a10), [a11] "+&r"(a11),
+              [x] "+&r"(x0), [w] "+&r"(w0), [k] "+&r"(k)
+            : [n] "r"(n)
+            : "cc", "memory");
+    }
+#else
+    const int8_t *end = x0 + n;
+    while (x0 < end) {
+        const int32_t a = x0[0], b = x0[n], p = w0[0], q = w0[n];
+        a00 += a * p;
+        a01 += a * q;
+        a10 += b * p;
+        a11 += b * q;
+        ++x0;
+        ++w0;
+    }
+#endif
+    acc[0] = a00;
+    acc[1] = a01;
+    acc[2] = a10;
+    acc[3] = a11;
+}
+
+/* acc[j] += x.w_j for four weight rows w + j * stride, over n values. */
+static __attribute__((noinline, unused)) void mcg_dot_1x4(const int8_t *x, const int8_t *w, int32_t stride,
+                                                          int32_t n, int32_t acc[4])
+{
+    int32_t a0 = acc[0], a1 = acc[1], a2 = acc[2], a3 = acc[3];
+    const int8_t *end = x + n;
+    const int8_t *v = w + 2 * stride;
+    while (x < end) {
+        const int32_t a = *x++;
+        a0 += a * w[0];
+        a1 += a * w[stride];
+        a2 += a * v[0];
+        a3 += a * v[stride];
+        ++w;
+        ++v;
+    }
+    acc[0] = a0;
+    acc[1] = a1;
+    acc[2] = a2;
+    acc[3] = a3;
+}
+
+/* x.w over n values. */
+MCG_ALWAYS_INLINE int32_t mcg_dot_1x1(const int8_t *x, const int8_t *w, int32_t n, int32_t acc)
+{
+    const int8_t *end = x + n;
+    while (x < end) {
+        acc += *x++ * *w++;
+    }
+    return acc;
+}
+
+/* Copy n bytes. */
+MCG_ALWAYS_INLINE void mcg_copy_s8(int8_t *dst, const int8_t *src, int32_t n)
+{
+    memcpy(dst, src, (size_t)n);
+}
+
+/* The k_h x k_w x in_c window of an NHWC input whose top left tap is (y0, x0)
+ * as one contiguous patch, taps outside the input set to pad_value. */
+static __attribute__((noinline, unused)) void mcg_im2col_s8(const int8_t *in, int8_t *dst, int32_t y0, int32_t x0,
+                                                            int32_t in_h, int32_t in_w, int32_t in_c,
+                                                            int32_t k_h, int32_t k_w, int8_t pad_value)
+{
+    const int32_t row = k_w * in_c;
+    const int32_t lo = x0 < 0 ? -x0 : 0;                          /* taps left of the input */
+    const int32_t hi = x0 + k_w > in_w ? in_w - x0 : k_w;         /* first tap right of it */
+    int32_t ky;
+    for (ky = 0; ky < k_h; ++ky) {
+        const int32_t iy = y0 + ky;
+        if (iy < 0 || iy >= in_h || hi <= lo) {
+            memset(dst, pad_value, (size_t)row);
+        } else {
+            if (lo > 0) {
+                memset(dst, pad_value, (size_t)(lo * in_c));
+            }
+            mcg_copy_s8(dst + lo * in_c, in + (iy * in_w + x0 + lo) * in_c, (hi - lo) * in_c);
+            if (hi < k_w) {
+                memset(dst + hi * in_c, pad_value, (size_t)((k_w - hi) * in_c));
+            }
+        }
+        dst += row;
+    }
+}
+
+/* requantize, add the zero point, clamp: one output byte. */
+MCG_ALWAYS_INLINE int8_t mcg_out_s8(int32_t acc, int32_t mult, int32_t shift, int32_t out_zp, int32_t lo, int32_t hi)
+{
+    int32_t v = mcg_requantize_fast(acc, mult, shift) + out_zp;
+    v = v < lo ? lo : v;
+    return (int8_t)(v > hi ? hi : v);
+}
+
+#endif /* MCG_ARM_SCALAR_H */

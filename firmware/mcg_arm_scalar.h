@@ -131,4 +131,49 @@ MCG_ALWAYS_INLINE int8_t mcg_out_s8(int32_t acc, int32_t mult, int32_t shift, in
     return (int8_t)(v > hi ? hi : v);
 }
 
+/* Depthwise blocks (templates/arm_common/depthwise_conv2d.c.j2), as in
+ * mcg_arm_dsp.h: n > 0 taps of channels c..c+3 into the sums a0..a3, the
+ * input bytes at x, x + step, ..., the weights at w, w + step, ...; x and w
+ * advance past them. */
+#define MCG_DW4_TAPS(X_, W_, N_, S_)                                             \
+    do {                                                                         \
+        int32_t n_ = (N_);                                                       \
+        do {                                                                     \
+            a0 += (X_)[0] * (W_)[0];                                             \
+            a1 += (X_)[1] * (W_)[1];                                             \
+            a2 += (X_)[2] * (W_)[2];                                             \
+            a3 += (X_)[3] * (W_)[3];                                             \
+            (X_) += (S_);                                                        \
+            (W_) += (S_);                                                        \
+        } while (--n_);                                                          \
+    } while (0)
+
+/* n > 0 taps in the padding: the weights times the pad value. */
+#define MCG_DW4_PAD(P_, W_, N_, S_)                                              \
+    do {                                                                         \
+        int32_t n_ = (N_);                                                       \
+        do {                                                                     \
+            a0 += (int32_t)(P_) * (W_)[0];                                       \
+            a1 += (int32_t)(P_) * (W_)[1];                                       \
+            a2 += (int32_t)(P_) * (W_)[2];                                       \
+            a3 += (int32_t)(P_) * (W_)[3];                                       \
+            (W_) += (S_);                                                        \
+        } while (--n_);                                                          \
+    } while (0)
+
+/* A whole window inside the input: (RC_ >> 16) + 1 rows of RC_ & 0xffff taps,
+ * x jumping by skip bytes from one row's end to the next. */
+#define MCG_DW4_WINDOW(X_, W_, RC_, SKIP_, S_)                                   \
+    do {                                                                         \
+        int32_t r_ = ((RC_) >> 16) + 1;                                          \
+        const int32_t k_ = (RC_) & 0xffff;                                       \
+        do {                                                                     \
+            MCG_DW4_TAPS(X_, W_, k_, S_);                                        \
+            (X_) += (SKIP_);                                                     \
+        } while (--r_);                                                          \
+    } while (0)
+
+/* The pad value as MCG_DW4_PAD takes it. */
+#define MCG_DW_PAD(v) ((uint32_t)(int32_t)(v))
+
 #endif /* MCG_ARM_SCALAR_H */

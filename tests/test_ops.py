@@ -27,6 +27,21 @@ CASES = {
     "conv2d_32ch": ((5, 5, 32), conv(16, 3, padding="same", activation="relu")),
     "conv2d_full_width": ((6, 4, 3), conv(5, (3, 4))),  # window rows contiguous: one run in place
     "conv2d_after_relu": ((6, 6, 5), lambda x: conv(7, 3, padding="same")(L.ReLU()(x))),  # input zp -128
+    # Paths of the Cortex-M kernels (templates/arm_common, arm_dsp, arm_v7m): one
+    # input channel with padding on every side and an odd output count, a patch
+    # length that is no multiple of 4 and an odd pixel count, 1x1 convs as dense
+    # with odd rows / inputs / outputs, channels left over after groups of 4,
+    # 1-D kernels, pad value -128 (after a ReLU)
+    "conv2d_1ch_5x4_same_s2": ((11, 7, 1), conv(5, (5, 4), strides=2, padding="same")),
+    "conv2d_17ch_odd": ((5, 3, 17), conv(9, 3, padding="same", activation="relu")),
+    "conv2d_after_relu_s2x1": ((6, 7, 5), lambda x: conv(3, (3, 1), strides=(2, 1), padding="same")(conv(6, 1, activation="relu")(x))),
+    "pointwise_odd": ((3, 5, 13), conv(7, 1)),
+    "dense_rows_odd_tail": ((5, 37), lambda x: L.Dense(11)(x)),
+    "dense_1x4_tail": ((42,), lambda x: L.Dense(9)(x)),
+    "depthwise_6ch_same": ((7, 6, 6), lambda x: L.DepthwiseConv2D(3, padding="same")(x)),
+    "depthwise_8ch_s2_same": ((9, 8, 8), lambda x: L.DepthwiseConv2D(3, strides=2, padding="same", activation="relu")(x)),
+    "depthwise_1d_k5": ((12, 1, 12), lambda x: L.DepthwiseConv2D((5, 1))(x)),
+    "depthwise_after_relu_5x5": ((6, 6, 3), lambda x: L.DepthwiseConv2D(5, padding="same")(conv(8, 1, activation="relu")(x))),
     # Conv1D
     "conv1d_valid": ((16, 3), lambda x: L.Conv1D(4, 3)(x)),
     "conv1d_same_s2": ((15, 4), lambda x: L.Conv1D(6, 5, strides=2, padding="same", activation="relu")(x)),

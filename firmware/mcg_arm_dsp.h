@@ -19,6 +19,7 @@
 #include "mcg_requant.h"
 
 #define MCG_ALWAYS_INLINE static inline __attribute__((always_inline))
+#define MCG_DOT_PAIRS 1 /* two input rows per pass (mcg_dot_2x2) */
 
 MCG_ALWAYS_INLINE uint32_t mcg_ld32(const int8_t *p)
 {

@@ -173,11 +173,16 @@ static __attribute__((noinline, unused)) void mcg_im2col_s8(const int8_t *in, in
 }
 
 /* requantize, add the zero point, clamp: one output byte. */
-MCG_ALWAYS_INLINE int8_t mcg_out_s8(int32_t acc, int32_t mult, int32_t shift, int32_t out_zp, int32_t lo, int32_t hi)
+MCG_ALWAYS_INLINE int8_t mcg_out_q(int32_t acc, mcg_requant_t q, int32_t out_zp, int32_t lo, int32_t hi)
 {
-    int32_t v = mcg_requantize_fast(acc, mult, shift) + out_zp;
+    int32_t v = mcg_requant_apply(acc, q) + out_zp;
     v = v < lo ? lo : v;
     return (int8_t)(v > hi ? hi : v);
+}
+
+MCG_ALWAYS_INLINE int8_t mcg_out_s8(int32_t acc, int32_t mult, int32_t shift, int32_t out_zp, int32_t lo, int32_t hi)
+{
+    return mcg_out_q(acc, mcg_requant_prepare(mult, shift), out_zp, lo, hi);
 }
 
 /* Depthwise blocks (templates/arm_common/depthwise_conv2d.c.j2), as in

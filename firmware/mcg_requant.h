@@ -71,17 +71,41 @@ static inline int32_t mcg_requantize(int32_t x, int32_t multiplier, int8_t shift
  *   [-(2^e - 1), 2^(e-1)] and cannot overflow. (Checked at the edges and on
  *   random values against the reference in tests/test_rounding.py.) */
 #if defined(__GNUC__)
-__attribute__((always_inline))
+#define MCG_REQUANT_INLINE static inline __attribute__((always_inline))
+#else
+#define MCG_REQUANT_INLINE static inline
 #endif
-static inline int32_t mcg_requantize_fast(int32_t x, int32_t multiplier, int32_t shift)
+
+/* What mcg_requantize_fast derives from a channel's multiplier and shift,
+ * so that a kernel can derive it once for many outputs of that channel. */
+typedef struct {
+    int32_t multiplier;
+    int32_t left;  /* left shift of x: max(shift, 0) */
+    int32_t right; /* rounding right shift: max(-shift, 0) */
+    int32_t mask;  /* 2^right - 1 */
+} mcg_requant_t;
+
+MCG_REQUANT_INLINE mcg_requant_t mcg_requant_prepare(int32_t multiplier, int32_t shift)
 {
-    const int32_t left = shift > 0 ? shift : 0;
-    const uint32_t right = (uint32_t)(left - shift);
-    const int32_t a = (int32_t)((uint32_t)x << left);
-    const int32_t h = (int32_t)(((int64_t)a * multiplier + ((int64_t)1 << 30)) >> 31);
-    const int32_t mask = (int32_t)(((uint32_t)1 << right) - 1u);
-    const int32_t d = (mask >> 1) - (h >> 31) - (h & mask);
-    return (h >> right) + (int32_t)((uint32_t)d >> 31);
+    mcg_requant_t q;
+    q.multiplier = multiplier;
+    q.left = shift > 0 ? shift : 0;
+    q.right = q.left - shift;
+    q.mask = (int32_t)(((uint32_t)1 << q.right) - 1u);
+    return q;
+}
+
+MCG_REQUANT_INLINE int32_t mcg_requant_apply(int32_t x, mcg_requant_t q)
+{
+    const int32_t a = (int32_t)((uint32_t)x << q.left);
+    const int32_t h = (int32_t)(((int64_t)a * q.multiplier + ((int64_t)1 << 30)) >> 31);
+    const int32_t d = (q.mask >> 1) - (h >> 31) - (h & q.mask);
+    return (h >> q.right) + (int32_t)((uint32_t)d >> 31);
+}
+
+MCG_REQUANT_INLINE int32_t mcg_requantize_fast(int32_t x, int32_t multiplier, int32_t shift)
+{
+    return mcg_requant_apply(x, mcg_requant_prepare(multiplier, shift));
 }
 
 /* Clamp an int32 to [lo, hi] and narrow to int8. */

@@ -37,7 +37,7 @@ def models(tmp_path_factory):
 
     folder = tmp_path_factory.mktemp("arm")
     out = {}
-    for name, filters, units in (("small", 3, 4), ("large", 8, 12)):
+    for name, filters, units in (("small", 3, 4), ("large", 16, 24)):
         keras.utils.set_random_seed(0)
         inp = keras.Input((6, 6, 2))
         x = L.Conv2D(filters, 3, padding="same", activation="relu")(inp)

@@ -22,27 +22,42 @@
 #define MCG_DOT_PAIRS 0
 #endif
 
+#if defined(__thumb2__)
+/* One value of both input and both weight rows (v7-M). */
+#define MCG_DOT_2X2_STEP_V7M \
+    "ldrsb %[t0], [%[x], %[n]]\n\t" \
+    "ldrsb %[t1], [%[x]], #1\n\t" \
+    "ldrsb %[t2], [%[w], %[n]]\n\t" \
+    "ldrsb %[t3], [%[w]], #1\n\t" \
+    "mla %[a00], %[t1], %[t3], %[a00]\n\t" \
+    "mla %[a01], %[t1], %[t2], %[a01]\n\t" \
+    "mla %[a10], %[t0], %[t3], %[a10]\n\t" \
+    "mla %[a11], %[t0], %[t2], %[a11]\n\t"
+#endif
+
 /* acc[0] += x0.w0, acc[1] += x0.w1, acc[2] += x1.w0, acc[3] += x1.w1 over n
  * values, for x1 = x0 + n and w1 = w0 + n. */
 MCG_ALWAYS_INLINE void mcg_dot_2x2(const int8_t *x0, const int8_t *w0, int32_t n, int32_t acc[4])
 {
     int32_t a00 = acc[0], a01 = acc[1], a10 = acc[2], a11 = acc[3];
 #if defined(__thumb2__)
-    /* v7-M: the loop in assembly (gcc -Os spills from C): 10 instructions per 4 MACs. */
+    /* v7-M: the loop in assembly (gcc -Os spills from C), unrolled twice:
+     * 19 instructions per 8 MACs. */
     if (n > 0) {
         int32_t t0, t1, t2, t3, k = n;
         __asm__ volatile(
+            "tst %[k], #1\n\t"
+            "beq 2f\n\t"
+            MCG_DOT_2X2_STEP_V7M
+            "2:\n\t"
+            "lsrs %[k], %[k], #1\n\t"
+            "beq 3f\n\t"
             "1:\n\t"
-            "ldrsb %[t0], [%[x], %[n]]\n\t"
-            "ldrsb %[t1], [%[x]], #1\n\t"
-            "ldrsb %[t2], [%[w], %[n]]\n\t"
-            "ldrsb %[t3], [%[w]], #1\n\t"
-            "mla %[a00], %[t1], %[t3], %[a00]\n\t"
-            "mla %[a01], %[t1], %[t2], %[a01]\n\t"
-            "mla %[a10], %[t0], %[t3], %[a10]\n\t"
-            "mla %[a11], %[t0], %[t2], %[a11]\n\t"
+            MCG_DOT_2X2_STEP_V7M
+            MCG_DOT_2X2_STEP_V7M
             "subs %[k], %[k], #1\n\t"
             "bne 1b\n\t"
+            "3:\n\t"
             : [t0] "=&r"(t0), [t1] "=&r"(t1), [t2] "=&r"(t2), [t3] "=&r"(t3),
               [a00] "+&r"(a00), [a01] "+&r"(a01), [a10] "+&r"(a10), [a11] "+&r"(a11),
               [x] "+&r"(x0), [w] "+&r"(w0), [k] "+&r"(k)

@@ -58,8 +58,9 @@ static inline int32_t mcg_requantize(int32_t x, int32_t multiplier, int8_t shift
 
 /* The same function in fewer instructions, for the kernels' inner loops:
  * mcg_requantize_fast(x, m, s) == mcg_requantize(x, m, s) for every x, every
- * s in [-31, 30] and every m other than INT32_MIN (mcugen's multipliers are in
- * [0, 2^31): quantize_multiplier in mcugen/rounding.py). Why it is equal:
+ * s in [-31, 30] and every m in [0, 2^31) (mcugen's multipliers:
+ * quantize_multiplier in mcugen/rounding.py; on ARMv6-M m < 0 is excluded
+ * by mcg_srdhm_by_halves, elsewhere only m = INT32_MIN). Why it is equal:
  * - SRDHM: with p = a * b, TFLite computes trunc((p + nudge) / 2^31), nudge
  *   2^30 for p >= 0 and 1 - 2^30 for p < 0. For p >= 0 that is
  *   floor((p + 2^30) / 2^31). For p < 0, p + 1 - 2^30 < 0, so trunc = ceil,
@@ -95,10 +96,38 @@ MCG_REQUANT_INLINE mcg_requant_t mcg_requant_prepare(int32_t multiplier, int32_t
     return q;
 }
 
+/* floor((a * b + 2^30) / 2^31) (SRDHM, as in mcg_requantize_fast) for
+ * 0 <= b < 2^31, from four 16 x 16 -> 32 bit products, for cores without a
+ * 32 x 32 -> 64 bit multiply (ARMv6-M has only MULS; the int64 product is a
+ * library call there). With a = ah 2^16 + al, b = bh 2^16 + bl (al, bl in
+ * [0, 2^16), ah signed, bh in [0, 2^15)), m1 = ah bl and m2 = al bh in
+ * (-2^31, 2^31):
+ *   a b + 2^30 = (ah bh + (m1 >> 16) + (m2 >> 16)) 2^32
+ *              + ((al bl >> 16) + (m1 & 0xffff) + (m2 & 0xffff) + 2^14) 2^16
+ *              + (al bl & 0xffff),
+ * the middle sum u < 2^18, so the result is 2 (ah bh + (m1 >> 16) +
+ * (m2 >> 16)) + (u >> 15). (Checked against the int64 form in
+ * tests/test_rounding.py.) */
+MCG_REQUANT_INLINE int32_t mcg_srdhm_by_halves(int32_t a, int32_t b)
+{
+    const uint32_t al = (uint32_t)a & 0xFFFFu, bl = (uint32_t)b & 0xFFFFu;
+    const int32_t ah = a >> 16, bh = b >> 16;
+    const int32_t m1 = ah * (int32_t)bl, m2 = (int32_t)al * bh;
+    const uint32_t u = ((al * bl) >> 16) + ((uint32_t)m1 & 0xFFFFu) + ((uint32_t)m2 & 0xFFFFu) + 0x4000u;
+    const uint32_t hi = (uint32_t)(ah * bh) + (uint32_t)(m1 >> 16) + (uint32_t)(m2 >> 16);
+    return (int32_t)((hi << 1) + (u >> 15));
+}
+
+#if defined(__ARM_ARCH_6M__)
+#define MCG_SRDHM_FAST(a, b) mcg_srdhm_by_halves((a), (b))
+#else
+#define MCG_SRDHM_FAST(a, b) ((int32_t)(((int64_t)(a) * (b) + ((int64_t)1 << 30)) >> 31))
+#endif
+
 MCG_REQUANT_INLINE int32_t mcg_requant_apply(int32_t x, mcg_requant_t q)
 {
     const int32_t a = (int32_t)((uint32_t)x << q.left);
-    const int32_t h = (int32_t)(((int64_t)a * q.multiplier + ((int64_t)1 << 30)) >> 31);
+    const int32_t h = MCG_SRDHM_FAST(a, q.multiplier);
     const int32_t d = (q.mask >> 1) - (h >> 31) - (h & q.mask);
     return (h >> q.right) + (int32_t)((uint32_t)d >> 31);
 }

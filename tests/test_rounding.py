@@ -28,6 +28,9 @@ int main(void)
 {
     long long x, m, s;
     while (scanf("%lld %lld %lld", &x, &m, &s) == 3) {
+        if (m >= 0 && mcg_srdhm_by_halves((int32_t)x, (int32_t)m) != mcg_srdhm((int32_t)x, (int32_t)m)) {
+            return 2; /* the ARMv6-M form of SRDHM differs */
+        }
         printf("%" PRId32 " %" PRId32 " %" PRId32 " %" PRId32 "\n",
                mcg_requantize((int32_t)x, (int32_t)m, (int8_t)s),
                m == INT32_MIN ? mcg_requantize((int32_t)x, (int32_t)m, (int8_t)s)

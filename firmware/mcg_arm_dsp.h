@@ -1,5 +1,7 @@
 /* Dot-product blocks for Cortex-M cores with the DSP extension (M4, M7, M33),
- * shared by the arm_dsp kernels (templates/arm_dsp/kernels/).
+ * for the kernels of templates/arm_common/ as the arm_dsp family includes them
+ * (templates/arm_dsp/kernels/); mcg_arm_scalar.h has the same blocks for the
+ * cores without it.
  *
  * Four int8 values read as one word x = (x0, x1, x2, x3) split with SXTB16
  * into (x0, x2) and, rotated by 8, (x1, x3); four weights in natural order

@@ -1,7 +1,8 @@
 """The MLPerf Tiny models (../shared/models/mlperf-tiny, or MCUGEN_MLPERF_DIR)
 built from their .tflite and run bit-exact on the Cortex-M kernel families:
-arm_dsp (qemu_m4) and arm_v7m (qemu_m3), two inputs each. Skipped only when
-the folder is absent. (Speed is measured by `mcugen verify`, not here.)"""
+arm_dsp (qemu_m4), arm_v7m (qemu_m3) and arm_v6m (pico's code), two inputs
+each. Skipped only when the folder is absent. (Speed is measured by
+`mcugen verify`, not here.)"""
 from __future__ import annotations
 
 import os
@@ -19,7 +20,7 @@ MODELS = ["ad01_int8", "kws_ref_model", "pretrainedResnet_quant", "str_ww_ref_mo
 
 
 @pytest.mark.skipif(not MLPERF.is_dir(), reason=f"{MLPERF} is absent")
-@pytest.mark.parametrize("board", ["qemu_m4", "qemu_m3"])
+@pytest.mark.parametrize("board", ["qemu_m4", "qemu_m3", "pico"])
 @pytest.mark.parametrize("model", MODELS)
 def test_mlperf_tiny_bit_exact(model, board):
     r = run_verify(prepare(MLPERF / f"{model}.tflite"), get_board(board), n=2)

@@ -269,38 +269,57 @@ MCG_ALWAYS_INLINE int8_t mcg_out_s8(int32_t acc, int32_t mult, int32_t shift, in
                          : "cc", "memory");                                      \
     } while (0)
 
-/* A whole window inside the input: k_h rows of k_w > 0 taps, x jumping by
- * skip bytes from one row's end to the next row; the row and tap counts
- * share one register (rows - 1 above bit 16, taps below). */
+/* One tap of MCG_DW4_WINDOW: the input and weight words, both pointers
+ * advanced by the step. */
+#define MCG_DW4_TAP_ASM                                                          \
+    "ldr %[t0], [%[x]]\n\t"                                                      \
+    "ldr %[t2], [%[w]]\n\t"                                                      \
+    "add %[x], %[x], %[s]\n\t"                                                   \
+    "add %[w], %[w], %[s]\n\t"                                                   \
+    "sxtb16 %[t1], %[t0], ror #8\n\t"                                            \
+    "sxtb16 %[t0], %[t0]\n\t"                                                    \
+    "sxtb16 %[t3], %[t2], ror #8\n\t"                                            \
+    "sxtb16 %[t2], %[t2]\n\t"                                                    \
+    "smlabb %[a0], %[t0], %[t2], %[a0]\n\t"                                      \
+    "smlatt %[a2], %[t0], %[t2], %[a2]\n\t"                                      \
+    "smlabb %[a1], %[t1], %[t3], %[a1]\n\t"                                      \
+    "smlatt %[a3], %[t1], %[t3], %[a3]\n\t"
+
+/* A whole window inside the input: (RC_ >> 16) + 1 rows of RC_ & 0xffff > 0
+ * taps, x jumping by skip bytes from one row's end to the next row; the row
+ * and tap counts share one register. Rows of 3 taps (3x3 kernels) run
+ * unrolled. */
 #define MCG_DW4_WINDOW(X_, W_, RC_, SKIP_, S_)                                   \
     do {                                                                         \
         uint32_t t0_, t1_, t2_, t3_;                                             \
         int32_t n_, rc_ = (RC_);                                                 \
-        __asm__ volatile("2:\n\t"                                                \
-                         "uxth %[n], %[rc]\n\t"                                  \
-                         "1:\n\t"                                                \
-                         "ldr %[t0], [%[x]]\n\t"                                 \
-                         "ldr %[t2], [%[w]]\n\t"                                 \
-                         "add %[x], %[x], %[s]\n\t"                              \
-                         "add %[w], %[w], %[s]\n\t"                              \
-                         "sxtb16 %[t1], %[t0], ror #8\n\t"                       \
-                         "sxtb16 %[t0], %[t0]\n\t"                               \
-                         "sxtb16 %[t3], %[t2], ror #8\n\t"                       \
-                         "sxtb16 %[t2], %[t2]\n\t"                               \
-                         "smlabb %[a0], %[t0], %[t2], %[a0]\n\t"                 \
-                         "smlatt %[a2], %[t0], %[t2], %[a2]\n\t"                 \
-                         "smlabb %[a1], %[t1], %[t3], %[a1]\n\t"                 \
-                         "smlatt %[a3], %[t1], %[t3], %[a3]\n\t"                 \
-                         "subs %[n], %[n], #1\n\t"                               \
-                         "bne 1b\n\t"                                            \
-                         "add %[x], %[x], %[k]\n\t"                              \
-                         "subs %[rc], %[rc], #65536\n\t"                         \
-                         "bpl 2b\n\t"                                            \
-                         : [t0] "=&r"(t0_), [t1] "=&r"(t1_), [t2] "=&r"(t2_), [t3] "=&r"(t3_), \
-                           [a0] "+&r"(a0), [a1] "+&r"(a1), [a2] "+&r"(a2), [a3] "+&r"(a3), \
-                           [x] "+&r"(X_), [w] "+&r"(W_), [n] "=&r"(n_), [rc] "+&r"(rc_) \
-                         : [s] "r"(S_), [k] "r"(SKIP_)                           \
-                         : "cc", "memory");                                      \
+        if ((rc_ & 0xffff) == 3) {                                               \
+            __asm__ volatile("2:\n\t"                                            \
+                             MCG_DW4_TAP_ASM MCG_DW4_TAP_ASM MCG_DW4_TAP_ASM     \
+                             "add %[x], %[x], %[k]\n\t"                          \
+                             "subs %[rc], %[rc], #65536\n\t"                     \
+                             "bpl 2b\n\t"                                        \
+                             : [t0] "=&r"(t0_), [t1] "=&r"(t1_), [t2] "=&r"(t2_), [t3] "=&r"(t3_), \
+                               [a0] "+&r"(a0), [a1] "+&r"(a1), [a2] "+&r"(a2), [a3] "+&r"(a3), \
+                               [x] "+&r"(X_), [w] "+&r"(W_), [rc] "+&r"(rc_)    \
+                             : [s] "r"(S_), [k] "r"(SKIP_)                       \
+                             : "cc", "memory");                                  \
+        } else {                                                                 \
+            __asm__ volatile("2:\n\t"                                            \
+                             "uxth %[n], %[rc]\n\t"                              \
+                             "1:\n\t"                                            \
+                             MCG_DW4_TAP_ASM                                     \
+                             "subs %[n], %[n], #1\n\t"                           \
+                             "bne 1b\n\t"                                        \
+                             "add %[x], %[x], %[k]\n\t"                          \
+                             "subs %[rc], %[rc], #65536\n\t"                     \
+                             "bpl 2b\n\t"                                        \
+                             : [t0] "=&r"(t0_), [t1] "=&r"(t1_), [t2] "=&r"(t2_), [t3] "=&r"(t3_), \
+                               [a0] "+&r"(a0), [a1] "+&r"(a1), [a2] "+&r"(a2), [a3] "+&r"(a3), \
+                               [x] "+&r"(X_), [w] "+&r"(W_), [n] "=&r"(n_), [rc] "+&r"(rc_) \
+                             : [s] "r"(S_), [k] "r"(SKIP_)                       \
+                             : "cc", "memory");                                  \
+        }                                                                        \
     } while (0)
 
 /* n > 0 taps in the padding: the weights times pad (an int16 pair). */

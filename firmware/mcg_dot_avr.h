@@ -67,6 +67,14 @@
  * int32. Then mcg_avr_requantize (a positive shift is a left shift of the
  * accumulator first), + out_zp with overflow to the saturated side, narrowed
  * to int8 and clamped. */
+/* MCG_AVR_BELOW_ZERO: an output whose requantize argument a (the
+ * accumulator, after a left shift when the shift is positive) is negative
+ * and whose multiplier b is not is act_min when act_min >= out_zp (a ReLU
+ * folded into the clamp), without the requantization: a * b <= 0, so
+ * mcg_avr_requantize(a, b, e) <= 0 (it rounds a non-positive product to a
+ * non-positive value), the sum with out_zp is at most out_zp <= act_min (or
+ * overflows to the negative side, saturated to -128), and the clamp gives
+ * act_min. Both output loops check it before the call: 2 cycles for a >= 0. */
 typedef struct {
     int8_t act_min;  /* Y+0 */
     int8_t act_max;  /* Y+1 */
@@ -130,6 +138,8 @@ MCG_AVR_NAKED void mcg_avr_outputs_asm(const int8_t *x MCG_AVR_UNUSED, const int
         "10:\n\t"
         "lsl r22\n\trol r23\n\trol r24\n\trol r25\n\tdec r16\n\tbrne 10b\n"
         "11:\n\t"
+        "sbrc r25, 7\n\trjmp 40f\n"
+        "41:\n\t"
         "call mcg_avr_requantize\n\t"
         /* + out_zp; the int8 it gives, saturated */
         "clr r26\n\tsbrc r17, 7\n\tcom r26\n\t"
@@ -171,7 +181,13 @@ MCG_AVR_NAKED void mcg_avr_outputs_asm(const int8_t *x MCG_AVR_UNUSED, const int
         "33:\n\t"                                      /* + the chunks' sum */
         "ldd r18, Y+8\n\tldd r19, Y+9\n\tldd r20, Y+10\n\tldd r21, Y+11\n\t"
         "add r22, r18\n\tadc r23, r19\n\tadc r24, r20\n\tadc r25, r21\n\t"
-        "rjmp 34b\n\t");
+        "rjmp 34b\n"
+        "40:\n\t"                                      /* a < 0 (see MCG_AVR_BELOW_ZERO) */
+        "sbrc r21, 7\n\trjmp 41b\n\t"
+        "ldd r26, Y+0\n\tcp r26, r17\n\tbrlt 42f\n\t"
+        "mov r22, r26\n\trjmp 18b\n"
+        "42:\n\t"
+        "rjmp 41b\n\t");
 }
 
 #undef MCG_AVR_Q
@@ -274,6 +290,8 @@ MCG_AVR_NAKED void mcg_avr_outputs2_asm(const int8_t *x1 MCG_AVR_UNUSED, const i
         "421:\n\t"
         "lsl r22\n\trol r23\n\trol r24\n\trol r25\n\tdec r16\n\tbrne 421b\n"
         "422:\n\t"
+        "sbrc r25, 7\n\trjmp 440f\n"
+        "441:\n\t"
         "call mcg_avr_requantize\n\t"
         "ldd r26, Y+4\n\tclr r27\n\tsbrc r26, 7\n\tcom r27\n\t"
         "add r22, r26\n\tadc r23, r27\n\tadc r24, r27\n\tadc r25, r27\n\t"
@@ -297,6 +315,8 @@ MCG_AVR_NAKED void mcg_avr_outputs2_asm(const int8_t *x1 MCG_AVR_UNUSED, const i
         "521:\n\t"
         "lsl r22\n\trol r23\n\trol r24\n\trol r25\n\tdec r16\n\tbrne 521b\n"
         "522:\n\t"
+        "sbrc r25, 7\n\trjmp 540f\n"
+        "541:\n\t"
         "call mcg_avr_requantize\n\t"
         "ldd r26, Y+4\n\tclr r27\n\tsbrc r26, 7\n\tcom r27\n\t"
         "add r22, r26\n\tadc r23, r27\n\tadc r24, r27\n\tadc r25, r27\n\t"
@@ -321,7 +341,19 @@ MCG_AVR_NAKED void mcg_avr_outputs2_asm(const int8_t *x1 MCG_AVR_UNUSED, const i
         "pop r29\n\tpop r28\n\t"
         "pop r17\n\tpop r16\n\tpop r15\n\tpop r14\n\tpop r13\n\tpop r12\n\tpop r11\n\tpop r10\n\t"
         "pop r9\n\tpop r8\n\tpop r7\n\tpop r6\n\tpop r5\n\tpop r4\n\tpop r3\n\tpop r2\n\t"
-        "ret\n\t");
+        "ret\n"
+        "440:\n\t"                                     /* a < 0 (see MCG_AVR_BELOW_ZERO) */
+        "sbrc r21, 7\n\trjmp 441b\n\t"
+        "ldd r26, Y+5\n\tldd r27, Y+4\n\tcp r26, r27\n\tbrlt 442f\n\t"
+        "mov r22, r26\n\trjmp 428b\n"
+        "442:\n\t"
+        "rjmp 441b\n"
+        "540:\n\t"
+        "sbrc r21, 7\n\trjmp 541b\n\t"
+        "ldd r26, Y+5\n\tldd r27, Y+4\n\tcp r26, r27\n\tbrlt 542f\n\t"
+        "mov r22, r26\n\trjmp 528b\n"
+        "542:\n\t"
+        "rjmp 541b\n\t");
 }
 
 #undef MCG_AVR_QQ

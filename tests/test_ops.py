@@ -58,6 +58,11 @@ CASES = {
     "dense": ((20,), lambda x: L.Dense(7)(x)),
     "dense_relu_nobias": ((33,), lambda x: L.Dense(12, activation="relu", use_bias=False)(x)),
     "dense_rank2": ((4, 6), lambda x: L.Dense(5)(x)),
+    # ReLU folded into the clamp: on AVR a negative accumulator gives act_min without the requantization,
+    # in the pair loop (rows 0-3), the single loop (row 4) and the chunked single loop (300 taps)
+    "dense_rank2_relu": ((5, 6), lambda x: L.Dense(5, activation="relu")(x)),
+    "dense_300_relu": ((300,), lambda x: L.Dense(9, activation="relu")(x)),
+    "conv1d_relu_odd_width": ((22, 3), lambda x: L.Conv1D(5, 4, activation="relu")(x)),  # 19 outputs: pairs + one
     # 1100 taps of weight 127: accumulators past 2^24 (4 chunks of 256 on AVR, 32-bit requantization);
     # the 1100 values (about 0.5: x - zp near 128) come from a first dense layer, so the test input stays small
     "dense_1100_acc32": ((4,), lambda x: L.Dense(3, kernel_initializer="ones")(

@@ -214,9 +214,10 @@ static inline void mcg_avr_outputs(const int8_t *x, uint16_t n, const int8_t *w,
  * same weights: for o in [0, n_out), out1[o] from x1 and out2[o] from x2 as
  * in mcg_avr_outputs, n <= 255. Each weight byte is read once for both
  * (LPM 3, LD 2 + MULS 2 + 4 adds twice: 9.5 cycles per product instead of
- * 11.75), and the per-output work of the dot product is shared. During the
- * products Y walks x2 (the job pointer waits on the stack) and r14:r15
- * count. */
+ * 11.75; 9 in the four-product steps of MCG_AVR_QQ2), and the per-output
+ * work of the dot product is shared. During the products Y walks x2 (the
+ * job pointer waits on the stack), r14:r15 count and r12:r13 (the bias
+ * pointer, also on the stack) hold 0x80 and 0. */
 typedef struct {
     const int8_t *shift; /* Y+0 */
     uint16_t n_out;      /* Y+2 */
@@ -225,7 +226,7 @@ typedef struct {
     int8_t act_max;      /* Y+6 */
     uint8_t quads;       /* Y+7: n / 4 */
     uint8_t tail;        /* Y+8: n % 4 */
-    uint8_t start1;      /* Y+9, Y+10: bytes 1 and 2 of -(n * 2^15) mod 2^24 */
+    uint8_t start1;      /* Y+9, Y+10: bytes 1 and 2 of -(groups * 2^15) mod 2^24 */
     uint8_t start2;
     int32_t acc2;        /* Y+11..14: the second accumulator while the first is requantized */
 } mcg_avr_job2;
@@ -234,11 +235,20 @@ void mcg_avr_outputs2_asm(const int8_t *x1, const int8_t *x2, const int8_t *w, c
                           const int32_t *mult, int8_t *out1, int8_t *out2, mcg_avr_job2 *job);
 
 /* One weight, two products: Z weight, X and Y the inputs, r24 and r25 the
- * bytes, r18..r20 and r21..r23 the sums, r16 = 0x80, r17 = 0. */
+ * bytes, r18..r20 and r21..r23 the sums, r12 = 0x80, r13 = 0. */
 #define MCG_AVR_QQ                                                                                 \
-    "lpm r24, Z+\n\tld r25, X+\n\tmuls r25, r24\n\tadd r18, r0\n\teor r1, r16\n\tadc r19, r1\n\t" \
-    "adc r20, r17\n\tld r25, Y+\n\tmuls r25, r24\n\tadd r21, r0\n\teor r1, r16\n\tadc r22, r1\n\t" \
-    "adc r23, r17\n\t"
+    "lpm r24, Z+\n\tld r25, X+\n\tmuls r25, r24\n\tadd r18, r0\n\teor r1, r12\n\tadc r19, r1\n\t" \
+    "adc r20, r13\n\tld r25, Y+\n\tmuls r25, r24\n\tadd r21, r0\n\teor r1, r12\n\tadc r22, r1\n\t" \
+    "adc r23, r13\n\t"
+/* Two weights (r24, r16), four products: the two products of each input run
+ * summed in 16 bits first (r10:r11; |p1 + p2| <= 32512 fits), then added to
+ * its sum with the top bit flipped as one product: 18 cycles per weight
+ * pair and run, 9 per product. */
+#define MCG_AVR_QQ2                                                                                    \
+    "lpm r24, Z+\n\tlpm r16, Z+\n\tld r25, X+\n\tld r17, X+\n\tmuls r25, r24\n\tmovw r10, r0\n\t"      \
+    "muls r17, r16\n\tadd r10, r0\n\tadc r11, r1\n\tadd r18, r10\n\teor r11, r12\n\tadc r19, r11\n\t"  \
+    "adc r20, r13\n\tld r25, Y+\n\tld r17, Y+\n\tmuls r25, r24\n\tmovw r10, r0\n\tmuls r17, r16\n\t"   \
+    "add r10, r0\n\tadc r11, r1\n\tadd r21, r10\n\teor r11, r12\n\tadc r22, r11\n\tadc r23, r13\n\t"
 
 MCG_AVR_NAKED void mcg_avr_outputs2_asm(const int8_t *x1 MCG_AVR_UNUSED, const int8_t *x2 MCG_AVR_UNUSED,
                                         const int8_t *w MCG_AVR_UNUSED, const int32_t *bias MCG_AVR_UNUSED,
@@ -253,13 +263,14 @@ MCG_AVR_NAKED void mcg_avr_outputs2_asm(const int8_t *x1 MCG_AVR_UNUSED, const i
         "movw r28, r10\n\tmovw r2, r24\n\tmovw r4, r22\n\tmovw r10, r20\n\t"
         "movw r8, r12\n\tmovw r12, r18\n\tmovw r6, r14\n\tmovw r14, r16\n"
         "1:\n\t"                                       /* next output pair */
-        "movw r26, r2\n\tmovw r30, r10\n\tldi r16, 0x80\n\tclr r17\n\t"
+        "push r12\n\tpush r13\n\t"
+        "movw r26, r2\n\tmovw r30, r10\n\tldi r16, 0x80\n\tmov r12, r16\n\tclr r13\n\t"
         "clr r18\n\tldd r19, Y+9\n\tldd r20, Y+10\n\tclr r21\n\tmov r22, r19\n\tmov r23, r20\n\t"
         "push r14\n\tpush r15\n\tpush r28\n\tpush r29\n\t"
         "ldd r14, Y+7\n\tldd r15, Y+8\n\tmovw r28, r4\n\t"
         "tst r14\n\tbreq 7f\n"
         "6:\n\t"
-        MCG_AVR_QQ MCG_AVR_QQ MCG_AVR_QQ MCG_AVR_QQ
+        MCG_AVR_QQ2 MCG_AVR_QQ2
         "dec r14\n\tbrne 6b\n"
         "7:\n\t"
         "tst r15\n\tbreq 9f\n"
@@ -267,7 +278,7 @@ MCG_AVR_NAKED void mcg_avr_outputs2_asm(const int8_t *x1 MCG_AVR_UNUSED, const i
         MCG_AVR_QQ
         "dec r15\n\tbrne 8b\n"
         "9:\n\t"
-        "pop r29\n\tpop r28\n\tpop r15\n\tpop r14\n\t"
+        "pop r29\n\tpop r28\n\tpop r15\n\tpop r14\n\tpop r13\n\tpop r12\n\t"
         "clr r1\n\tmovw r10, r30\n\t"                  /* the next output's weights */
         /* bias in r16, r17, r26, r27 */
         "clr r16\n\tclr r17\n\tmovw r26, r16\n\t"
@@ -357,6 +368,7 @@ MCG_AVR_NAKED void mcg_avr_outputs2_asm(const int8_t *x1 MCG_AVR_UNUSED, const i
 }
 
 #undef MCG_AVR_QQ
+#undef MCG_AVR_QQ2
 
 /* mcg_avr_outputs for two runs x1 -> out1 and x2 -> out2 (n <= 255). */
 static inline void mcg_avr_outputs2(const int8_t *x1, const int8_t *x2, uint8_t n, const int8_t *w,
@@ -364,7 +376,10 @@ static inline void mcg_avr_outputs2(const int8_t *x1, const int8_t *x2, uint8_t 
                                     int8_t *out2, uint16_t n_out, int16_t out_zp, int8_t act_min, int8_t act_max)
 {
     mcg_avr_job2 job;
-    const uint16_t start = (uint16_t)(0u - (uint16_t)((uint16_t)n << 7)); /* as in mcg_avr_outputs */
+    /* as in mcg_avr_outputs, with one 2^15 per added group: two per four
+     * products (MCG_AVR_QQ2), one per product of the tail */
+    const uint8_t groups = (uint8_t)(((n >> 2) << 1) + (n & 3u));
+    const uint16_t start = (uint16_t)(0u - (uint16_t)((uint16_t)groups << 7));
     job.shift = shift;
     job.n_out = n_out;
     job.out_zp = (int8_t)out_zp;

@@ -59,8 +59,10 @@
  * mcg_avr_outputs_asm does it all in assembly, its state in registers
  * (x r2:r3, shift r4:r5, out r6:r7, outputs left r8:r9, w r10:r11, bias
  * r12:r13, mult r14:r15, out_zp r17, the rest of the job in Y). Products as
- * in MCG_AVR_DOT, each p + 2^15; the 24-bit sum of a run of r <= 256 of them
- * starts at -(r * 2^15) mod 2^24, so that it ends at sum(p) (|sum(p)| <=
+ * in MCG_AVR_DOT, added in groups (two products summed in 16 bits, or one
+ * alone), each group g as g + 2^15; the 24-bit sum of a run of r <= 256
+ * products in G groups starts at -(G * 2^15) mod 2^24, so that it ends at
+ * sum(p) (|sum(p)| <=
  * 256 * 16256 < 2^23), sign-extended into the int32 accumulator: chunks of
  * 256 products into job.acc, then the last n % 256 on top of the bias.
  * Modulo 2^32 that is bias + sum(x * w), which the generator keeps inside
@@ -91,9 +93,15 @@ void mcg_avr_outputs_asm(const int8_t *x, const int8_t *w, const int32_t *bias, 
                          const int8_t *shift, int8_t *out, uint16_t n_out, int8_t out_zp, mcg_avr_job *job);
 
 /* One product: X input, Z weight, r21 and r25 the bytes, r18..r20 the sum,
- * r22 = 0x80, r23 = 0. */
+ * r10 = 0x80, r11 = 0. */
 #define MCG_AVR_Q \
-    "ld r21, X+\n\tlpm r25, Z+\n\tmuls r21, r25\n\tadd r18, r0\n\teor r1, r22\n\tadc r19, r1\n\tadc r20, r23\n\t"
+    "ld r21, X+\n\tlpm r25, Z+\n\tmuls r21, r25\n\tadd r18, r0\n\teor r1, r10\n\tadc r19, r1\n\tadc r20, r11\n\t"
+/* Two products summed in 16 bits (r22:r23; |p1 + p2| <= 32512), added as
+ * one with the top bit flipped: 21 cycles (r17, out_zp, waits on the stack). */
+#define MCG_AVR_Q2                                                                                      \
+    "ld r21, X+\n\tld r17, X+\n\tlpm r25, Z+\n\tlpm r16, Z+\n\tmuls r21, r25\n\tmovw r22, r0\n\t"        \
+    "muls r17, r16\n\tadd r22, r0\n\tadc r23, r1\n\tadd r18, r22\n\teor r23, r10\n\tadc r19, r23\n\t"   \
+    "adc r20, r11\n\t"
 
 MCG_AVR_NAKED void mcg_avr_outputs_asm(const int8_t *x MCG_AVR_UNUSED, const int8_t *w MCG_AVR_UNUSED,
                                        const int32_t *bias MCG_AVR_UNUSED, const int32_t *mult MCG_AVR_UNUSED,
@@ -109,13 +117,13 @@ MCG_AVR_NAKED void mcg_avr_outputs_asm(const int8_t *x MCG_AVR_UNUSED, const int
         "movw r28, r8\n\tmovw r8, r12\n\tmovw r2, r24\n\tmovw r4, r16\n\tmov r17, r10\n\t"
         "movw r12, r20\n\tmovw r10, r22\n\tmovw r6, r14\n\tmovw r14, r18\n"
         "1:\n\t"                                       /* next output */
-        "movw r26, r2\n\tmovw r30, r10\n\tldi r22, 0x80\n\tclr r23\n\t"
+        "movw r26, r2\n\tmovw r30, r10\n\tldi r16, 0x80\n\tmov r10, r16\n\tclr r11\n\tpush r17\n\t"
         "ldd r24, Y+2\n\ttst r24\n\tbreq 31f\n\trjmp 30f\n"
         "31:\n\t"                                      /* the last n % 256 products */
         "clr r18\n\tldd r19, Y+5\n\tldd r20, Y+6\n\t"
         "ldd r24, Y+3\n\ttst r24\n\tbreq 7f\n"
         "6:\n\t"
-        MCG_AVR_Q MCG_AVR_Q MCG_AVR_Q MCG_AVR_Q
+        MCG_AVR_Q2 MCG_AVR_Q2
         "dec r24\n\tbrne 6b\n"
         "7:\n\t"
         "ldd r24, Y+4\n\ttst r24\n\tbreq 9f\n"
@@ -123,7 +131,7 @@ MCG_AVR_NAKED void mcg_avr_outputs_asm(const int8_t *x MCG_AVR_UNUSED, const int
         MCG_AVR_Q
         "dec r24\n\tbrne 8b\n"
         "9:\n\t"
-        "clr r1\n\tmovw r10, r30\n\t"                  /* the next output's weights */
+        "pop r17\n\tclr r1\n\tmovw r10, r30\n\t"     /* the next output's weights */
         "mov r21, r20\n\tlsl r21\n\tsbc r21, r21\n\tmovw r22, r18\n\tmovw r24, r20\n\t"
         "cp r12, r1\n\tcpc r13, r1\n\tbreq 32f\n\t"
         "movw r30, r12\n\tlpm r18, Z+\n\tlpm r19, Z+\n\tlpm r20, Z+\n\tlpm r21, Z+\n\tmovw r12, r30\n\t"
@@ -167,9 +175,9 @@ MCG_AVR_NAKED void mcg_avr_outputs_asm(const int8_t *x MCG_AVR_UNUSED, const int
         "30:\n\t"                                      /* n >= 256: chunks of 256 into job.acc */
         "std Y+8, r1\n\tstd Y+9, r1\n\tstd Y+10, r1\n\tstd Y+11, r1\n\tstd Y+7, r24\n"
         "35:\n\t"
-        "clr r18\n\tclr r19\n\tldi r20, 0x80\n\tldi r24, 64\n"
+        "clr r18\n\tclr r19\n\tldi r20, 0xc0\n\tldi r24, 64\n"   /* -(128 * 2^15) mod 2^24 */
         "36:\n\t"
-        MCG_AVR_Q MCG_AVR_Q MCG_AVR_Q MCG_AVR_Q
+        MCG_AVR_Q2 MCG_AVR_Q2
         "dec r24\n\tbrne 36b\n\t"
         "mov r21, r20\n\tlsl r21\n\tsbc r21, r21\n\t"
         "ldd r24, Y+8\n\tadd r24, r18\n\tstd Y+8, r24\n\t"
@@ -191,6 +199,7 @@ MCG_AVR_NAKED void mcg_avr_outputs_asm(const int8_t *x MCG_AVR_UNUSED, const int
 }
 
 #undef MCG_AVR_Q
+#undef MCG_AVR_Q2
 
 static inline void mcg_avr_outputs(const int8_t *x, uint16_t n, const int8_t *w, const int32_t *bias,
                                    const int32_t *mult, const int8_t *shift, int8_t *out, uint16_t n_out,
@@ -198,8 +207,11 @@ static inline void mcg_avr_outputs(const int8_t *x, uint16_t n, const int8_t *w,
 {
     mcg_avr_job job;
     const uint8_t rest = (uint8_t)(n & 255u);
-    /* -(rest * 2^15) mod 2^24 is -(rest * 2^7) mod 2^16 shifted by a byte */
-    const uint16_t start = (uint16_t)(0u - (uint16_t)((uint16_t)rest << 7));
+    /* one 2^15 per added group (two per four products, one per product of
+     * the tail): -(groups * 2^15) mod 2^24 is -(groups * 2^7) mod 2^16
+     * shifted by a byte */
+    const uint8_t groups = (uint8_t)(((rest >> 2) << 1) + (rest & 3u));
+    const uint16_t start = (uint16_t)(0u - (uint16_t)((uint16_t)groups << 7));
     job.act_min = act_min;
     job.act_max = act_max;
     job.chunks = (uint8_t)(n >> 8);

@@ -46,6 +46,8 @@ CASES = {
     "conv1d_valid": ((16, 3), lambda x: L.Conv1D(4, 3)(x)),
     "conv1d_same_s2": ((15, 4), lambda x: L.Conv1D(6, 5, strides=2, padding="same", activation="relu")(x)),
     "conv1d_causal": ((12, 2), lambda x: L.Conv1D(3, 3, padding="causal")(x)),
+    # windows inside the input read in place, border windows copied: pairs of both, both mixed ways, odd width
+    "conv1d_same_odd_width": ((21, 3), lambda x: L.Conv1D(7, 5, padding="same")(x)),
     "conv1d_k9_s3_same": ((40, 5), lambda x: L.Conv1D(6, 9, strides=3, padding="same", activation="relu")(x)),
     # DepthwiseConv2D and SeparableConv2D
     "depthwise_3x3_same": ((8, 8, 4), lambda x: L.DepthwiseConv2D(3, padding="same")(x)),

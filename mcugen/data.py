@@ -12,25 +12,93 @@ RANDOM_SAMPLES = 128
 RANDOM_RANGE = (-1.0, 1.0)
 
 
-def load_array(path: str | Path, key: str = "x") -> np.ndarray:
+MAX_SAMPLES = 10_000  # calibration samples read at most (the first ones)
+MAX_ARRAY_BYTES = 1 << 30  # an array's declared size, read at most
+
+
+def _read_npy(f, size: int, what: str, max_rows: int | None) -> tuple[np.ndarray, int]:
+    """One .npy stream (a file, or a member of an .npz) of ``size`` bytes,
+    its header checked before any data is read: numbers only (no pickles),
+    C order, the declared size present in the file. With ``max_rows`` only
+    the first rows are read. Returns (array, rows declared)."""
+    from numpy.lib import format as npf
+
+    try:
+        version = npf.read_magic(f)
+        if version not in ((1, 0), (2, 0), (3, 0)):
+            raise ValueError(f"unknown .npy version {version}")
+        read_header = npf.read_array_header_1_0 if version == (1, 0) else npf.read_array_header_2_0
+        shape, fortran, dtype = read_header(f, max_header_size=10000)
+    except (ValueError, OSError, EOFError, SyntaxError, TypeError) as e:
+        raise McugenError(f"{what}: not a readable numpy file ({str(e).splitlines()[0][:120] if str(e) else 'bad header'})"
+                          ) from None
+    if dtype.hasobject or dtype.kind not in "biuf" or dtype.fields is not None or dtype.subdtype is not None:
+        raise McugenError(f"{what}: holds {dtype} values; expected numbers (pickled objects are never loaded)")
+    shape = tuple(int(d) for d in shape)
+    if any(d < 0 for d in shape):
+        raise McugenError(f"{what}: declares shape {shape}")
+    count = int(np.prod(shape, dtype=object)) if shape else 1
+    declared = count * dtype.itemsize
+    header_end = f.tell()
+    if declared > size - header_end:
+        raise McugenError(f"{what}: truncated (its header declares shape {shape}, {declared:,} bytes of data; "
+                          f"the file holds {max(size - header_end, 0):,})")
+    rows = shape[0] if shape else 1
+    if fortran and len(shape) > 1 and max_rows is not None and rows > max_rows:
+        raise McugenError(f"{what}: Fortran-ordered; save it in C order (np.ascontiguousarray)")
+    if len(shape) > 1 and max_rows is not None and rows > max_rows:
+        shape = (max_rows,) + shape[1:]
+        count = int(np.prod(shape, dtype=object))
+    if count * dtype.itemsize > MAX_ARRAY_BYTES:
+        raise McugenError(f"{what}: {count * dtype.itemsize:,} bytes of data, more than the {MAX_ARRAY_BYTES:,} "
+                          "mcugen reads")
+    data = f.read(count * dtype.itemsize)
+    if len(data) != count * dtype.itemsize:
+        raise McugenError(f"{what}: truncated")
+    arr = np.frombuffer(data, dtype=dtype, count=count)
+    arr = arr.reshape(shape[::-1]).T if fortran else arr.reshape(shape)
+    return np.array(arr), rows
+
+
+def load_array(path: str | Path, key: str = "x", max_rows: int | None = None, warn=None) -> np.ndarray:
+    """An array from a .npy file or an .npz archive (under ``key``, or its
+    only array), read with its size bounded before anything is allocated;
+    with ``max_rows``, only the first rows (and ``warn`` says so)."""
+    from .limits import MAX_DATA_FILE_BYTES, check_input_file, shown
+
     path = Path(path)
-    if not path.is_file():
-        raise McugenError(f"data file not found: {path}")
+    size = check_input_file(path, "data file", MAX_DATA_FILE_BYTES)
+    what = shown(path)
+    if path.suffix not in (".npy", ".npz"):
+        raise McugenError(f"{what}: expected a .npz or .npy file")
     try:
         if path.suffix == ".npy":
-            return np.load(path, allow_pickle=False)
-        if path.suffix == ".npz":
+            with open(path, "rb") as f:
+                arr, rows = _read_npy(f, size, what, max_rows)
+        else:
             if not zipfile.is_zipfile(path):
-                raise McugenError(f"{path}: not a readable .npz file (not a complete zip archive)")
-            with np.load(path, allow_pickle=False) as z:
-                if key in z.files:
-                    return z[key]
-                if len(z.files) == 1:
-                    return z[z.files[0]]
-                raise McugenError(f"{path}: holds {', '.join(z.files)}; name the inputs array '{key}'")
-    except (ValueError, OSError, zipfile.BadZipFile, EOFError) as e:
-        raise McugenError(f"{path}: not a readable numpy file ({str(e).splitlines()[0][:120]})") from None
-    raise McugenError(f"{path}: expected a .npz or .npy file")
+                raise McugenError(f"{what}: not a readable .npz file (not a complete zip archive)")
+            with zipfile.ZipFile(path) as z:
+                members = {n[:-4] if n.endswith(".npy") else n: n for n in z.namelist()}
+                if key in members:
+                    name = members[key]
+                elif len(members) == 1:
+                    name = next(iter(members.values()))
+                else:
+                    shown_names = ", ".join(shown(n) for n in list(members)[:8]) or "nothing"
+                    raise McugenError(f"{what}: holds {shown_names}; name the inputs array '{key}'")
+                info = z.getinfo(name)
+                if info.file_size > MAX_DATA_FILE_BYTES and max_rows is None:
+                    raise McugenError(f"{what}: array {shown(key)!r} is {info.file_size:,} bytes, more than "
+                                      f"the {MAX_DATA_FILE_BYTES:,} mcugen reads")
+                with z.open(name) as f:
+                    arr, rows = _read_npy(f, info.file_size, f"{what} (array {shown(key)!r})", max_rows)
+    except (OSError, zipfile.BadZipFile, EOFError, ValueError, NotImplementedError, RuntimeError) as e:
+        raise McugenError(f"{what}: not a readable numpy file ({shown(str(e).splitlines()[0])[:120] if str(e) else type(e).__name__})"
+                          ) from None
+    if max_rows is not None and arr.ndim > 1 and rows > max_rows and warn is not None:
+        warn(f"warning: {what} holds {rows:,} samples; using the first {max_rows:,}")
+    return arr
 
 
 def as_inputs(arr: np.ndarray, shape: tuple[int, ...], what: str) -> np.ndarray:
@@ -47,14 +115,20 @@ def as_inputs(arr: np.ndarray, shape: tuple[int, ...], what: str) -> np.ndarray:
         )
     if len(arr) == 0:
         raise McugenError(f"{what} holds no samples")
+    if arr.dtype.kind == "f" and np.any(np.abs(arr[np.isfinite(arr)]) > np.finfo(np.float32).max):
+        raise McugenError(f"{what} holds values beyond the float32 range")
     arr = arr.astype(np.float32)
     if not np.all(np.isfinite(arr)):
         raise McugenError(f"{what} holds NaN or infinite values")
     return arr
 
 
-def load_calibration(path: str | Path, shape: tuple[int, ...]) -> np.ndarray:
-    return as_inputs(load_array(path), shape, f"calibration data {path}")
+def load_calibration(path: str | Path, shape: tuple[int, ...], warn=None) -> np.ndarray:
+    """Calibration samples: at most MAX_SAMPLES, the first ones (a warning
+    says when the file holds more)."""
+    from .limits import shown
+
+    return as_inputs(load_array(path, max_rows=MAX_SAMPLES, warn=warn), shape, f"calibration data {shown(path)}")
 
 
 def random_inputs(shape: tuple[int, ...], n: int = RANDOM_SAMPLES, seed: int = 0) -> np.ndarray:

@@ -113,8 +113,32 @@ class CModel:
         return paths
 
 
+# Header and source names a model must not take: the C library's headers
+# (the generated folder is on the include path, so a model called "string"
+# would shadow <string.h>), and the files mcugen and PlatformIO put beside it.
+RESERVED_NAMES = frozenset("""assert complex ctype errno fenv float inttypes iso646 limits locale math setjmp
+    signal stdalign stdarg stdatomic stdbool stddef stdint stdio stdlib stdnoreturn string tgmath threads time
+    uchar wchar wctype strings unistd alloca malloc memory fcntl sys avr arduino unity unity_internals
+    unity_config harness probe main test_main avr_main arm_main arm_startup pgmspace io interrupt""".split())
+MAX_IDENTIFIER = 48  # the model's name in C symbols and file names
+
+
 def model_identifier(graph_name: str) -> str:
-    return c_identifier(graph_name.lower(), "model")
+    """The model's C identifier, also its header and source file names."""
+    import hashlib
+
+    name = c_identifier(graph_name.lower(), "model")
+    if len(name) > MAX_IDENTIFIER:
+        digest = hashlib.sha1(graph_name.encode("utf-8", "surrogateescape")).hexdigest()[:6]
+        name = f"{name[:MAX_IDENTIFIER - 7].rstrip('_')}_{digest}"
+    if name in RESERVED_NAMES:
+        name = f"{name}_model"
+    return name
+
+
+def c_comment(text: str) -> str:
+    """Text safe inside a C block comment: ASCII, no comment delimiters."""
+    return ascii(str(text))[1:-1].replace("*/", "* /").replace("/*", "/ *")
 
 
 def render(g: Graph, source: str = "", board: "Board | None" = None) -> CModel:
@@ -138,14 +162,14 @@ def render(g: Graph, source: str = "", board: "Board | None" = None) -> CModel:
             if kernel not in kernels:
                 kernels.append(kernel)
         out = op.outputs[0]
-        label = f"{op.kind} {op.name!r}".replace("*/", "* /")
+        label = c_comment(f"{op.kind} '{op.name}'")
         calls.append(Call(index, label, op.c_call(g, c), tensor_expr[out], g.tensors[out].size))
     kernels = [pick_kernel(k, families) for k in kernels]
     flash = sum(a.nbytes for op in g.ops for a in op.constants())
     qi, qo = g.input.q, g.output.q
     ctx = dict(
         version=__version__,
-        source=source,
+        source=c_comment(source),
         name=name,
         NAME=name.upper(),
         kernels=kernels,

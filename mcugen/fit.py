@@ -101,15 +101,15 @@ def check_fit(g: Graph, cm: CModel, board: Board) -> Fit:
         with tempfile.TemporaryDirectory(prefix="mcugen-fit-") as d:
             folder = Path(d)
             cm.write(folder)
-            (folder / "probe.c").write_text(PROBE % {"name": cm.name, "NAME": cm.name.upper()})
+            (folder / "mcg_probe.c").write_text(PROBE % {"name": cm.name, "NAME": cm.name.upper()})
             extra = ["--specs=nosys.specs"] if board.arch == "arm" else []
             cmd = [cc, *board.toolchain["cflags"], "-std=c99", "-ffunction-sections", "-fdata-sections",
                    "-fstack-usage", "-Wl,--gc-sections", *extra, "-I", str(folder),
-                   "probe.c", f"{cm.name}.c", "-o", "probe.elf"]
+                   "mcg_probe.c", f"{cm.name}.c", "-o", "mcg_probe.elf"]
             r = subprocess.run(cmd, cwd=folder, capture_output=True, text=True)
             stack = _stack_usage(folder, cm.name) if r.returncode == 0 else None
             if r.returncode == 0 and stack is not None:
-                out = subprocess.run([size, "-B", "probe.elf"], cwd=folder, capture_output=True, text=True, check=True)
+                out = subprocess.run([size, "-B", "mcg_probe.elf"], cwd=folder, capture_output=True, text=True, check=True)
                 text, data, bss = (int(v) for v in out.stdout.splitlines()[1].split()[:3])
                 fit.measured, fit.flash_bytes, fit.sram_bytes, fit.stack_bytes = True, text + data, data + bss, stack
                 return fit

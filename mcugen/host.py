@@ -86,10 +86,10 @@ def run_host(g: Graph, cm: CModel, xq: np.ndarray, sanitize: bool = True, workdi
     folder = Path(tempfile.mkdtemp(prefix="mcugen-host-")) if own else workdir
     try:
         cm.write(folder)
-        (folder / "harness.c").write_text(HARNESS % {"name": cm.name, "NAME": cm.name.upper()})
+        (folder / "mcg_host_harness.c").write_text(HARNESS % {"name": cm.name, "NAME": cm.name.upper()})
         exe = folder / "model_host"
         cmd = [cc, *CFLAGS, *(SANITIZE if sanitize else []), "-DMCG_TRACE_HOOK=mcg_host_trace",
-               "-I", str(folder), str(folder / f"{cm.name}.c"), str(folder / "harness.c"), "-o", str(exe)]
+               "-I", str(folder), str(folder / f"{cm.name}.c"), str(folder / "mcg_host_harness.c"), "-o", str(exe)]
         r = subprocess.run(cmd, capture_output=True, text=True)
         if r.returncode != 0:
             raise McugenError(f"the host compiler rejected the generated C: {r.stderr.strip()[:2000]}")

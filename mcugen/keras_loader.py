@@ -16,6 +16,7 @@ from pathlib import Path
 
 from .errors import McugenError, UnsupportedLayer, one_line
 from .ir import Graph
+from .limits import MAX_DIM, check_input_file, check_shape, shown
 from .ops import KERAS_CONVERTERS, supported_layers
 
 MODEL_SUFFIXES = (".h5", ".hdf5", ".keras")
@@ -84,12 +85,53 @@ def _saved_layers(config) -> list[tuple[str, str, bool]]:
     return out
 
 
+# Layer config keys that hold sizes: each int in them must be what the int16
+# kernels represent (checked before Keras builds a layer and allocates it).
+SIZE_KEYS = ("units", "filters", "kernel_size", "pool_size", "strides", "dilation_rate", "depth_multiplier",
+             "batch_shape", "batch_input_shape", "target_shape", "padding", "size", "cropping", "input_dim",
+             "output_dim", "groups")
+
+
+def check_config_sizes(config) -> None:
+    """Refuse, by layer, sizes in a saved config beyond what mcugen's kernels
+    represent (Keras would allocate them first: a Dense of 10^9 units)."""
+
+    def ints(v):
+        if isinstance(v, bool):
+            return []
+        if isinstance(v, int):
+            return [v]
+        if isinstance(v, (list, tuple)):
+            return [x for item in v for x in ints(item)]
+        if isinstance(v, dict):  # {"class_name": "__tuple__", "config": {"value": [...]}}
+            return ints(v.get("config", {}).get("value", [])) if isinstance(v.get("config"), dict) else []
+        return []
+
+    def walk(obj, layer: str):
+        if isinstance(obj, dict):
+            cfg = obj.get("config") if isinstance(obj.get("config"), dict) else None
+            if cfg is not None and "class_name" in obj:
+                layer = f"{shown(str(cfg.get('name', '?')))[:80]!r} ({shown(str(obj.get('class_name')))[:40]})"
+            for k, v in obj.items():
+                if k in SIZE_KEYS:
+                    for x in ints(v):
+                        if not -1 <= x <= MAX_DIM:
+                            raise McugenError(f"layer {layer}: {k} {x:,} is outside [0, {MAX_DIM:,}], what the "
+                                              "kernels represent (int16)")
+                walk(v, layer)
+        elif isinstance(obj, list):
+            for v in obj:
+                walk(v, layer)
+
+    walk(config, "?")
+
+
 def load_keras_model(path: str | Path):
     path = Path(path)
-    if not path.exists():
-        raise McugenError(f"model file not found: {path}")
-    if path.is_dir() or path.suffix.lower() not in MODEL_SUFFIXES:
-        raise McugenError(f"{path}: not a Keras model file (expected {', '.join(MODEL_SUFFIXES)}, or a .tflite file)")
+    check_input_file(path, "model file")
+    if path.suffix.lower() not in MODEL_SUFFIXES:
+        raise McugenError(f"{shown(path)}: not a Keras model file (expected {', '.join(MODEL_SUFFIXES)}, "
+                          "or a .tflite file)")
     if path.suffix.lower() == ".keras" and not zipfile.is_zipfile(path):
         raise McugenError(f"{path}: not a valid .keras file (not a complete zip archive)")
     if path.suffix.lower() != ".keras":
@@ -99,14 +141,15 @@ def load_keras_model(path: str | Path):
             raise McugenError(f"{path}: not a Keras model file (not an HDF5 file)")
     # Refuse unsupported layers before Keras deserializes them (a Lambda
     # would otherwise fail in safe mode with a message naming no layer).
-    _refuse(_saved_layers(_saved_config(path)))
     config = _saved_config(path)
+    _refuse(_saved_layers(config))
     _refuse_unmappable(config)
+    check_config_sizes(config)
     keras = import_keras()
     try:
         model = keras.models.load_model(str(path), compile=False, custom_objects=_keras2_compat(keras, config))
     except Exception as e:  # Keras raises many kinds for a corrupt file
-        raise McugenError(f"{path}: cannot be read as a Keras model ({load_error_reason(e)})") from None
+        raise McugenError(f"{shown(path)}: cannot be read as a Keras model ({shown(load_error_reason(e))})") from None
     return model
 
 
@@ -206,7 +249,9 @@ def _shape(tensor, what: str) -> tuple[int, ...]:
     dims = tuple(tensor.shape)[1:]
     if any(d is None for d in dims):
         raise McugenError(f"{what} has shape {tuple(tensor.shape)}: every dimension but the batch must be fixed")
-    return tuple(int(d) for d in dims)
+    dims = tuple(int(d) for d in dims)
+    check_shape(dims, shown(what))
+    return dims
 
 
 def _refuse(layers: list[tuple[str, str, bool]]) -> None:
@@ -271,7 +316,14 @@ def graph_from_keras(model, name: str) -> Graph:
         tname = layer.name if layer.name not in g.tensors else f"{layer.name}:{node_index}"
         g.add_tensor(tname, _shape(t, f"output of layer {layer.name!r}"))
         cx = LayerContext(g, layer, inputs, tname)
-        KERAS_CONVERTERS[type(layer).__name__](layer, cx)
+        try:
+            KERAS_CONVERTERS[type(layer).__name__](layer, cx)
+        except McugenError:
+            raise
+        except (IndexError, KeyError, ValueError, TypeError, AttributeError, ZeroDivisionError, OverflowError) as e:
+            raise McugenError(f"layer {shown(layer.name)!r} ({type(layer).__name__}): unsupported configuration "
+                              f"({type(e).__name__}: {shown(str(e).splitlines()[0] if str(e) else '')[:120]})"
+                              ) from None
         if cx.aliased_to is not None:
             del g.tensors[tname]
             tname = cx.aliased_to

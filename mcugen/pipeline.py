@@ -16,6 +16,7 @@ from .data import RANDOM_RANGE, load_calibration, random_inputs
 from .errors import McugenError
 from .ir import Graph
 from .keras_loader import load_graph
+from .limits import check_graph
 from .passes import optimize
 from .quantize import quantize_graph
 
@@ -55,13 +56,14 @@ def random_calibration_warning(path: Path) -> str:
 QUANTIZERS = ("mcugen", "tflite")
 
 
-def _prepare_tflite(path: Path, calib) -> Prepared:
+def _prepare_tflite(path: Path, calib, warn=None) -> Prepared:
     from .tflite_loader import load_tflite
 
     tm = load_tflite(path)
     g = tm.graph
+    check_graph(g)
     if calib is not None:
-        samples, is_random = load_calibration(calib, g.input.shape), False
+        samples, is_random = load_calibration(calib, g.input.shape, warn=warn), False
     else:
         # Test inputs only (nothing is calibrated): every int8 input code.
         rng = np.random.default_rng(0)
@@ -75,12 +77,13 @@ def prepare(path: str | Path, calib: str | Path | None = None, warn=None, quanti
     if quantizer not in QUANTIZERS:
         raise McugenError(f"unknown quantizer {quantizer!r} (known: {', '.join(QUANTIZERS)})")
     if path.suffix.lower() == ".tflite":
-        return _prepare_tflite(path, calib)
+        return _prepare_tflite(path, calib, warn)
     model, g = load_graph(path)
     optimize(g)
+    check_graph(g, quantized=False)
     warnings = []
     if calib is not None:
-        samples, is_random = load_calibration(calib, g.input.shape), False
+        samples, is_random = load_calibration(calib, g.input.shape, warn=warn), False
     else:
         samples, is_random = random_inputs(g.input.shape), True
         warnings.append(random_calibration_warning(path))
@@ -91,6 +94,8 @@ def prepare(path: str | Path, calib: str | Path | None = None, warn=None, quanti
         from .tflite_quantizer import convert_keras
 
         tm = graph_from_tflite(convert_keras(model, samples), g.name, f"{path.name} (quantized by TFLiteConverter)")
+        check_graph(tm.graph)
         return Prepared(path, model, tm.graph, samples, is_random, warnings, tm)
     quantize_graph(g, samples)
+    check_graph(g)
     return Prepared(path, model, g, samples, is_random, warnings)

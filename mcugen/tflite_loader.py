@@ -34,6 +34,7 @@ import numpy as np
 
 from .errors import McugenError, UnsupportedLayer
 from .ir import Graph, QParams
+from .limits import MAX_DIM, MAX_TENSOR_BYTES, check_input_file, read_input_file, shown
 
 TFLITE_SUFFIX = ".tflite"
 
@@ -41,6 +42,25 @@ TFLITE_SUFFIX = ".tflite"
 FOLDED_OPS = ("SHAPE", "STRIDED_SLICE", "PACK", "GATHER", "REDUCE_PROD")
 # Ops only supported at the model's edges (float input / output).
 EDGE_OPS = ("DEQUANTIZE",)
+
+# The BuiltinOptions each op must carry (None: it may carry none).
+OPTIONS = {
+    "CONV_2D": "Conv2DOptions", "DEPTHWISE_CONV_2D": "DepthwiseConv2DOptions",
+    "FULLY_CONNECTED": "FullyConnectedOptions", "MAX_POOL_2D": "Pool2DOptions", "AVERAGE_POOL_2D": "Pool2DOptions",
+    "MEAN": "ReducerOptions", "REDUCE_MAX": "ReducerOptions", "REDUCE_PROD": "ReducerOptions",
+    "RESHAPE": "ReshapeOptions", "SQUEEZE": "SqueezeOptions", "EXPAND_DIMS": "ExpandDimsOptions",
+    "PAD": "PadOptions", "PADV2": "PadV2Options", "ADD": "AddOptions", "MUL": "MulOptions",
+    "CONCATENATION": "ConcatenationOptions", "SOFTMAX": "SoftmaxOptions", "LEAKY_RELU": "LeakyReluOptions",
+    "STRIDED_SLICE": "StridedSliceOptions", "PACK": "PackOptions", "GATHER": "GatherOptions",
+    "SHAPE": "ShapeOptions", "QUANTIZE": "QuantizeOptions", "DEQUANTIZE": "DequantizeOptions",
+}
+# Ops whose converter reads its options: a file without them is refused.
+OPTIONS_REQUIRED = ("CONV_2D", "DEPTHWISE_CONV_2D", "MAX_POOL_2D", "AVERAGE_POOL_2D", "CONCATENATION", "PACK",
+                    "LEAKY_RELU", "SOFTMAX")
+# Errors a converter meets on an inconsistent file that validation did not
+# foresee: reported as one line naming the op, never a traceback.
+CONVERTER_ERRORS = (IndexError, KeyError, ValueError, TypeError, AttributeError, ZeroDivisionError, OverflowError,
+                    FloatingPointError, AssertionError)
 
 _DTYPES = {"FLOAT32": np.float32, "INT32": np.int32, "INT8": np.int8, "UINT8": np.uint8,
            "INT16": np.int16, "INT64": np.int64, "BOOL": np.bool_, "FLOAT16": np.float16}
@@ -242,12 +262,178 @@ class _Loader:
         self.ir_names: dict[int, str] = {}
         self.op_info: dict[str, tuple[int, str]] = {}
         self._used_op_names: set[str] = set()
-        self._tensor_names = [t.name.decode("utf-8", errors="replace") if t.name else f"t{i}"
+        self._tensor_names = [shown(t.name.decode("utf-8", errors="replace"))[:200] if t.name else f"t{i}"
                               for i, t in enumerate(self.tensors)]
+        self._validate()
         # Full shapes (batch included) worked out while converting, for
         # tensors whose shape the file leaves dynamic (Dense on a rank-3 input).
         self.inferred: dict[int, tuple[int, ...]] = {}
         self.consts = self._constants()
+
+    # --- validation: every index, shape and parameter before it is used ----
+    def tname(self, i: int) -> str:
+        return self._tensor_names[i] if 0 <= i < len(self._tensor_names) else f"#{i}"
+
+    def _corrupt(self, detail: str):
+        raise McugenError(f"{self.where}: corrupt .tflite file: {detail}")
+
+    def _validate(self) -> None:
+        """Indices of tensors, buffers and operator codes in range; tensor
+        shapes and sizes within what mcugen plans for; quantization
+        parameters finite, positive, in range; each operator's options of
+        its own type with sane values; operators in graph order (every
+        run-time input written before it is read, each tensor written once:
+        no cycle)."""
+        S, where = self.S, self.where
+        buffers = self.model.buffers or []
+        n_t = len(self.tensors)
+        codes = self.model.operatorCodes or []
+        option_names = _names(S.BuiltinOptions)
+        for i, t in enumerate(self.tensors):
+            what = f"tensor {self.tname(i)!r}"
+            if t.buffer is None or not 0 <= int(t.buffer) < max(len(buffers), 1):
+                self._corrupt(f"{what} refers to buffer {t.buffer} of {len(buffers)}")
+            shape = [int(d) for d in (t.shape if t.shape is not None else [])]
+            if len(shape) > 6:
+                raise UnsupportedLayer(f"{where}: {what} has rank {len(shape)} (at most 6)")
+            for d in shape:
+                if d < 1:
+                    self._corrupt(f"{what} has dimension {d} in shape {tuple(shape)}")
+                if d > MAX_DIM:
+                    raise UnsupportedLayer(f"{where}: {what}: dimension {d:,} in shape {tuple(shape)} is over "
+                                           f"{MAX_DIM:,}, the largest the kernels represent (int16)")
+            n = 1
+            for d in shape:
+                n *= d
+            if n * np.dtype(_DTYPES.get(self.type_name(t.type), np.int8)).itemsize > 4 * MAX_TENSOR_BYTES:
+                raise UnsupportedLayer(f"{where}: {what} of shape {tuple(shape)} holds {n:,} values, "
+                                       f"more than mcugen plans for")
+            self._validate_quantization(i, t, shape)
+        for k, op in enumerate(self.ops):
+            if op.opcodeIndex is None or not 0 <= int(op.opcodeIndex) < len(codes):
+                self._corrupt(f"operator #{k} uses operator code {op.opcodeIndex} of {len(codes)}")
+            for kind, lst, lo in (("input", op.inputs, -1), ("output", op.outputs, 0)):
+                for j in (list(lst) if lst is not None else []):
+                    if not lo <= int(j) < n_t:
+                        self._corrupt(f"operator #{k} has {kind} tensor index {int(j)} ({n_t} tensors)")
+            if op.outputs is None or not len(op.outputs):
+                self._corrupt(f"operator #{k} has no output")
+        for kind, lst in (("input", self.sg.inputs), ("output", self.sg.outputs)):
+            for j in (list(lst) if lst is not None else []):
+                if not 0 <= int(j) < n_t:
+                    self._corrupt(f"the model's {kind} is tensor index {int(j)} ({n_t} tensors)")
+        for k, op in enumerate(self.ops):
+            name = self.opname(op)
+            want = OPTIONS.get(name)
+            have = option_names.get(int(op.builtinOptionsType or 0), "?")
+            if want is not None and have != "NONE" and have != want:
+                self._corrupt(f"operator #{k} {name} carries {have}, not {want}")
+            if name in OPTIONS_REQUIRED and (have == "NONE" or op.builtinOptions is None):
+                self._corrupt(f"operator #{k} {name} has no {want}")
+            self._validate_options(k, name, op)
+        self._validate_order()
+
+    def _validate_quantization(self, i: int, t, shape: list[int]) -> None:
+        q = t.quantization
+        if q is None or q.scale is None or len(q.scale) == 0:
+            return
+        what = f"tensor {self.tname(i)!r}"
+        tname = self.type_name(t.type)
+        scales = np.asarray(q.scale, dtype=np.float64).reshape(-1)
+        zps = np.asarray(q.zeroPoint if q.zeroPoint is not None else [], dtype=np.float64).reshape(-1)
+        if not np.all(np.isfinite(scales)) or np.any(scales <= 0) or np.any(np.float32(scales) <= 0) \
+                or not np.all(np.isfinite(scales.astype(np.float32))):
+            bad = scales[~(np.isfinite(scales) & (scales > 0))]
+            raise McugenError(f"{self.where}: {what} has scale {float(bad[0]) if bad.size else float(scales[0])!r} "
+                              "(scales must be finite, positive float32 values)")
+        if np.any(scales < 1e-30) or np.any(scales > 1e30):
+            raise McugenError(f"{self.where}: {what} has scale {float(scales[(scales < 1e-30) | (scales > 1e30)][0])!r}"
+                              " (outside [1e-30, 1e30])")
+        if zps.size not in (0, 1, scales.size):
+            self._corrupt(f"{what} has {scales.size} scales and {zps.size} zero points")
+        if scales.size > 1:
+            qdim = int(q.quantizedDimension or 0)
+            if not 0 <= qdim < len(shape) or shape[qdim] != scales.size:
+                self._corrupt(f"{what} of shape {tuple(shape)} has {scales.size} scales along axis {qdim}")
+        if tname == "INT8" and zps.size and (zps.min() < -128 or zps.max() > 127):
+            raise McugenError(f"{self.where}: {what} has zero point {int(zps[(zps < -128) | (zps > 127)][0])} "
+                              "(an int8 tensor's must be in [-128, 127])")
+        if tname == "INT32" and zps.size and np.any(zps != 0):
+            raise McugenError(f"{self.where}: {what} (int32) has zero point {int(zps[zps != 0][0])} (0 expected)")
+
+    def _validate_options(self, k: int, name: str, op) -> None:
+        o = op.builtinOptions
+        if o is None:
+            return
+        where = f"operator #{k} {name}"
+
+        def positive(field: str) -> None:
+            v = getattr(o, field, 1)
+            if v is None or not 1 <= int(v) <= MAX_DIM:
+                raise McugenError(f"{self.where}: {where}: {field} {v} (must be in [1, {MAX_DIM:,}])")
+
+        if name in ("CONV_2D", "DEPTHWISE_CONV_2D"):
+            for f in ("strideH", "strideW", "dilationHFactor", "dilationWFactor"):
+                positive(f)
+            if name == "DEPTHWISE_CONV_2D":
+                dm = int(getattr(o, "depthMultiplier", 1) or 0)
+                if not 0 <= dm <= MAX_DIM:
+                    raise McugenError(f"{self.where}: {where}: depth multiplier {dm}")
+        if name in ("MAX_POOL_2D", "AVERAGE_POOL_2D"):
+            for f in ("strideH", "strideW", "filterHeight", "filterWidth"):
+                positive(f)
+        if name in ("CONV_2D", "DEPTHWISE_CONV_2D", "MAX_POOL_2D", "AVERAGE_POOL_2D"):
+            if self.padding_names.get(int(o.padding or 0)) not in ("SAME", "VALID"):
+                raise McugenError(f"{self.where}: {where}: unknown padding {o.padding}")
+        if hasattr(o, "fusedActivationFunction"):
+            code = int(o.fusedActivationFunction or 0)
+            if code not in self.activation_names:
+                raise McugenError(f"{self.where}: {where}: unknown fused activation {code}")
+        if name in ("CONCATENATION", "PACK", "GATHER"):
+            rank = max((len(self.tensors[int(j)].shape) if self.tensors[int(j)].shape is not None else 0)
+                       for j in list(op.inputs if op.inputs is not None else []) + [int(op.outputs[0])]
+                       if int(j) >= 0)
+            axis = int(getattr(o, "axis", 0) or 0)
+            if not -rank - 1 <= axis <= rank:
+                raise McugenError(f"{self.where}: {where}: axis {axis} for tensors of rank {rank}")
+        if name == "SOFTMAX":
+            beta = float(o.beta)
+            if not (np.isfinite(beta) and 0 < beta <= 1e6):
+                raise McugenError(f"{self.where}: {where}: beta {beta!r} (must be finite and positive)")
+        if name == "LEAKY_RELU":
+            alpha = float(o.alpha)
+            if not (np.isfinite(alpha) and abs(alpha) <= 1e6):
+                raise McugenError(f"{self.where}: {where}: alpha {alpha!r} (must be finite)")
+
+    def _validate_order(self) -> None:
+        """Each operator reads only tensors written before it (the model input,
+        constants, outputs of earlier operators) and writes tensors nothing
+        wrote before: the file's order is a topological order, so it has no
+        cycle."""
+        buffers = self.model.buffers or []
+
+        def has_data(i: int) -> bool:
+            b = int(self.tensors[i].buffer or 0)
+            if not 0 < b < len(buffers):
+                return False
+            buf = buffers[b]
+            return (buf.data is not None and len(buf.data) > 0) or int(getattr(buf, "size", 0) or 0) > 0
+
+        written = {int(j) for j in (self.sg.inputs if self.sg.inputs is not None else [])}
+        written |= {i for i in range(len(self.tensors)) if has_data(i)}
+        for k, op in enumerate(self.ops):
+            for j in (int(j) for j in (op.inputs if op.inputs is not None else [])):
+                if j >= 0 and j not in written:
+                    self._corrupt(f"operator #{k} {self.opname(op)} reads tensor {self.tname(j)!r} before any "
+                                  "operator writes it (operators out of order, or a cycle)")
+            for j in (int(j) for j in op.outputs):
+                if j in written:
+                    self._corrupt(f"operator #{k} {self.opname(op)} writes tensor {self.tname(j)!r}, which is "
+                                  "already written (the model input, a constant, or an earlier output)")
+                written.add(j)
+        for j in (int(j) for j in (self.sg.outputs if self.sg.outputs is not None else [])):
+            if j not in written:
+                self._corrupt(f"the model's output {self.tname(j)!r} is written by no operator")
 
     # --- reading -----------------------------------------------------------
     def _parse(self, data: bytes):
@@ -454,9 +640,11 @@ class _Loader:
     # --- the whole graph ---------------------------------------------------
     def load(self) -> TFLiteModel:
         names = [self.opname(op) for op in self.ops]
-        if len(self.sg.inputs) != 1 or len(self.sg.outputs) != 1:
-            raise McugenError(f"{self.where}: the model has {len(self.sg.inputs)} inputs and "
-                              f"{len(self.sg.outputs)} outputs; mcugen supports one of each")
+        n_in = len(self.sg.inputs) if self.sg.inputs is not None else 0
+        n_out = len(self.sg.outputs) if self.sg.outputs is not None else 0
+        if n_in != 1 or n_out != 1:
+            raise McugenError(f"{self.where}: the model has {n_in} inputs and "
+                              f"{n_out} outputs; mcugen supports one of each")
         in_idx, out_idx = int(self.sg.inputs[0]), int(self.sg.outputs[0])
         consumers = [k for k, op in enumerate(self.ops) if in_idx in [int(i) for i in op.inputs]]
         producers = [k for k, op in enumerate(self.ops) if out_idx in [int(i) for i in op.outputs]]
@@ -481,21 +669,37 @@ class _Loader:
         for k, (op, name) in enumerate(zip(self.ops, names)):
             if k in (edge_in, edge_out):
                 continue
-            if self.is_shape_op(op, name):
-                self.fold(k, op, name)
-                continue
-            if name in EDGE_OPS:
+            if name in EDGE_OPS and not self.is_shape_op(op, name):
                 raise UnsupportedLayer(f"{self.where}: TFLite op #{k} {name} is only supported on the model's output")
-            TFLITE_CONVERTERS[name](OpContext(self, k, name, op))
+            n_ops = len(self.g.ops)
+            try:
+                if self.is_shape_op(op, name):
+                    self.fold(k, op, name)
+                    continue
+                TFLITE_CONVERTERS[name](OpContext(self, k, name, op))
+                for new in self.g.ops[n_ops:]:
+                    check_op_shapes(self.g, new)
+            except McugenError:
+                raise
+            except CONVERTER_ERRORS as e:
+                out = self.tname(int(op.outputs[0])) if op.outputs is not None and len(op.outputs) else "?"
+                raise McugenError(f"{self.where}: TFLite op #{k} {name} (output {out!r}): inconsistent file "
+                                  f"({type(e).__name__}: {shown(str(e).splitlines()[0] if str(e) else '')[:120]})"
+                                  ) from None
         self.g.outputs.append(self.ir_tensor(ir_out))
         if not self.g.ops:
             raise McugenError(f"{self.where}: the model computes nothing (no operator between input and output)")
+        if self.g.outputs[0] == self.g.inputs[0]:
+            raise McugenError(f"{self.where}: the model's output is its input (nothing is computed)")
         self.g.prune()
         for op in self.g.ops:
             try:
                 op.quantize(self.g)
-            except ValueError as e:
-                raise McugenError(f"{self.where}: {e}") from None
+            except McugenError:
+                raise
+            except CONVERTER_ERRORS as e:
+                raise McugenError(f"{self.where}: layer {shown(op.name)!r}: "
+                                  f"{shown(str(e).splitlines()[0] if str(e) else type(e).__name__)[:200]}") from None
         tensor_index = {name: i for i, name in self.ir_names.items() if name in self.g.tensors}
         return TFLiteModel(self.g, bytes(self.data), tensor_index, dict(self.op_info), in_idx, out_idx,
                            edge_in is not None, edge_out is not None, names)
@@ -524,17 +728,73 @@ def _strided_slice(x, begin, end, strides, opts) -> np.ndarray:
 
 
 def graph_from_tflite(data: bytes, name: str, where: str = "model") -> TFLiteModel:
-    return _Loader(data, name, where).load()
+    try:
+        return _Loader(data, name, where).load()
+    except McugenError:
+        raise
+    except CONVERTER_ERRORS + (UnicodeError, MemoryError) as e:  # validation missed it: still one line
+        raise McugenError(f"{where}: corrupt .tflite file ({type(e).__name__}: "
+                          f"{shown(str(e).splitlines()[0] if str(e) else '')[:120]})") from None
 
 
 def load_tflite(path: str | Path) -> TFLiteModel:
     path = Path(path)
-    if not path.exists():
-        raise McugenError(f"model file not found: {path}")
-    if path.is_dir():
-        raise McugenError(f"{path}: is a folder, not a .tflite file")
-    try:
-        data = path.read_bytes()
-    except OSError as e:
-        raise McugenError(f"{path}: cannot be read ({e.strerror})") from None
-    return graph_from_tflite(data, path.stem, str(path))
+    data = read_input_file(path, "model file")
+    return graph_from_tflite(data, path.stem, shown(path))
+
+
+def check_op_shapes(g: Graph, op) -> None:
+    """The output shape the file records for a converted op must be the one
+    the op computes from its input, kernel, strides and padding (the kernels
+    loop over the output shape and index the input from it)."""
+    from .ops.common import as_hwc
+    from .ops.concat import Concat
+    from .ops.conv2d import Conv2D
+    from .ops.depthwise_conv2d import DepthwiseConv2D
+    from .ops.pad import Pad
+    from .ops.pool import Pool2D
+    from .ops.reshape import Reshape
+
+    out = g.shape(op.outputs[0])
+    ins = [g.shape(t) for t in op.inputs]
+    want = None
+    if isinstance(op, (Conv2D, DepthwiseConv2D, Pool2D)):
+        ih, iw, ic = as_hwc(ins[0])
+        kh, kw = (op.ksize if isinstance(op, Pool2D) else op.w_q.shape[:2])
+        (pt, pb), (pl, pr) = op.pads
+        oh = (ih + pt + pb - kh) // op.strides[0] + 1
+        ow = (iw + pl + pr - kw) // op.strides[1] + 1
+        if oh < 1 or ow < 1:
+            raise McugenError(f"layer {shown(op.name)!r} ({op.kind}): a {kh}x{kw} window does not fit its "
+                              f"{ih}x{iw} input")
+        oc = op.w_q.shape[-1] if isinstance(op, (Conv2D, DepthwiseConv2D)) else ic
+        want, got = (oh, ow, oc), as_hwc(out) if len(out) in (1, 2, 3) else out
+        if isinstance(op, DepthwiseConv2D) and oc % ic:
+            raise McugenError(f"layer {shown(op.name)!r}: {oc} output channels for {ic} input channels")
+    elif isinstance(op, Pad):
+        ih, iw, ic = as_hwc(ins[0])
+        (pt, pb), (pl, pr) = op.pads
+        if min(pt, pb, pl, pr) < 0:
+            raise McugenError(f"layer {shown(op.name)!r} (pad): negative padding {op.pads}")
+        want, got = (ih + pt + pb, iw + pl + pr, ic), as_hwc(out) if len(out) in (1, 2, 3) else out
+    elif isinstance(op, Concat):
+        if not 0 <= op.axis < len(out) or any(len(s) != len(out) for s in ins):
+            raise McugenError(f"layer {shown(op.name)!r} (concat): axis {op.axis} for inputs {ins}, output {out}")
+        want = list(out)
+        want[op.axis] = sum(s[op.axis] for s in ins)
+        want, got = tuple(want), out
+        if any(tuple(s[: op.axis]) + tuple(s[op.axis + 1:]) != tuple(out[: op.axis]) + tuple(out[op.axis + 1:])
+               for s in ins):
+            raise McugenError(f"layer {shown(op.name)!r} (concat): inputs {ins} do not concatenate to {out}")
+    elif isinstance(op, Reshape):
+        want, got = g.tensors[op.inputs[0]].size, g.tensors[op.outputs[0]].size
+    elif op.kind in ("lut", "elementwise", "softmax", "add", "const_binary"):
+        want, got = ins[0], out
+        if any(s != ins[0] for s in ins):
+            raise McugenError(f"layer {shown(op.name)!r} ({op.kind}): inputs of shapes {ins}")
+    elif op.kind == "reduce":
+        outer, _, inner = op._split(g)
+        want, got = outer * inner, g.tensors[op.outputs[0]].size
+    if want is not None and tuple(np.atleast_1d(want)) != tuple(np.atleast_1d(got)):
+        raise McugenError(f"layer {shown(op.name)!r} ({op.kind}): the file records output shape {out}, "
+                          f"the op computes {want} from input {ins[0] if ins else '?'}")

@@ -8,9 +8,11 @@ from pathlib import Path
 
 import click
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from .errors import McugenError
+from .limits import shown
 
 out = Console(highlight=False)
 if not out.is_terminal:
@@ -139,12 +141,12 @@ def build(model, board_name, calib, output, force, as_json, quantizer):
     cm = render(p.graph, source=Path(model).name, board=board)
     with _busy(f"linking for {board.name} to measure flash and RAM"):
         fit = check_fit(p.graph, cm, board)
-    how = "linked ELF" if fit.measured else f"estimate: {board.toolchain['cc']} not installed"
+    name = shown(Path(model).name)
     if not fit.fits:
         from .fit_advice import refusal
 
         with _busy("looking for a board that fits"):
-            msg = refusal(p.graph, cm, fit, board, Path(model).name)
+            msg = refusal(p.graph, cm, fit, board, name)
         if not force:
             raise McugenError(msg + " (--force writes it anyway)")
         _warn("warning: " + msg)
@@ -162,17 +164,21 @@ def build(model, board_name, calib, output, force, as_json, quantizer):
         return
     out.print(_layer_table(p.graph, cm, Path(model).name))
     t = totals(p.graph, cm)
-    table = Table(title=f"{Path(model).name} -> {board.description}", show_header=False)
+    table = Table(title=escape(f"{name} -> {board.description}"), show_header=False)
     table.add_row("layers", str(t.layers))
     table.add_row("parameters", f"{t.params:,}")
     table.add_row("MACs", f"{t.macs:,}")
     table.add_row("weights in flash", f"{t.weights_flash_bytes:,} bytes")
-    table.add_row("activation arena", f"{t.arena_bytes:,} bytes")
-    table.add_row("flash", f"{fit.flash_bytes:,} of {fit.flash_budget:,} bytes ({how})")
+    table.add_row("activation arena", f"{t.arena_bytes:,} bytes (the input stays in the caller's buffer)")
+    table.add_row("memory of", f"{fit.firmware} ({fit.how})")
+    table.add_row("flash", f"{fit.flash_bytes:,} of {fit.flash_budget:,} bytes")
     table.add_row("SRAM", f"{fit.ram_total:,} of {fit.sram_budget:,} bytes "
-                  f"({fit.sram_bytes:,} static + {fit.stack_bytes:,} stack; {how})")
+                  f"({fit.sram_bytes:,} static + {fit.stack_bytes:,} stack)")
+    table.add_row("PlatformIO", f"its figure adds the {board.platformio.get('framework', '')} framework and "
+                  f"src/main.cpp: the board file reserves {board.reserve_flash_bytes:,} bytes of flash and "
+                  f"{board.reserve_sram_bytes:,} of SRAM for them")
     table.add_row("fits", "yes" if fit.fits else "NO (--force)")
-    table.add_row("project", str(folder))
+    table.add_row("project", escape(shown(folder)))
     out.print(table)
 
 
@@ -182,9 +188,10 @@ def build(model, board_name, calib, output, force, as_json, quantizer):
 @calib_opt
 @click.option("-n", "n", default=100, show_default=True, type=click.IntRange(min=1), help="Number of inputs.")
 @click.option("--json", "as_json", is_flag=True, help="One JSON object on stdout.")
+@click.option("--force", is_flag=True, help="Run the model even if it does not fit the board.")
 @quantizer_opt
 @user_errors
-def verify(model, board_name, calib, n, as_json, quantizer):
+def verify(model, board_name, calib, n, as_json, quantizer, force):
     """Cross-compile MODEL for BOARD, run it in a simulator, compare every byte."""
     from .boards import get_board
     from .verify import run_verify
@@ -192,19 +199,22 @@ def verify(model, board_name, calib, n, as_json, quantizer):
     board = get_board(board_name)
     p = _prepare(model, calib, quantizer)
     with _busy(f"cross-compiling for {board.name} and running {n} inputs in the simulator"):
-        r = run_verify(p, board, n=n)
+        r = run_verify(p, board, n=n, force=force)
     if as_json:
         click.echo(json.dumps(r.to_json()))
     else:
         if r.simulator_note:
-            out.print(f"note: {r.simulator_note}")
-        out.print(f"bit-exact on {board.name}: {r.bit_exact}/{r.inputs} inputs ({r.simulator})")
+            out.print(escape(f"note: {r.simulator_note}"))
+        out.print(escape(f"bit-exact on {board.name}: {r.bit_exact}/{r.inputs} inputs ({r.simulator})"))
         if r.first_mismatch_layer:
-            out.print(f"first layer that differs: {r.first_mismatch_layer}")
+            out.print(escape(f"first layer that differs: {shown(r.first_mismatch_layer)}"))
         out.print(f"{r.unit} per inference: {r.count:,} ({r.per_mac:.1f} per MAC, {r.macs:,} MACs); "
                   f"{r.ms:,.2f} ms {r.ms_note}")
-        out.print(f"flash: {r.flash_bytes:,} bytes; SRAM: {r.sram_bytes:,} bytes static + {r.stack_bytes:,} "
-                  f"bytes stack (linked ELF, measured in the simulator; test vectors excluded)")
+        out.print(f"model: flash {r.model_flash_bytes:,} bytes, SRAM {r.model_sram_bytes:,} static + "
+                  f"{r.model_stack_bytes:,} stack ({r.model_firmware}; {r.model_how}; as `build` reports it)")
+        out.print(f"harness: flash {r.flash_bytes:,} bytes, SRAM {r.sram_bytes:,} static + {r.stack_bytes:,} "
+                  "stack (the bare-metal test firmware: model + runtime + UART and timer code, test vectors "
+                  "excluded; stack measured in the simulator)")
     sys.exit(0 if r.bit_exact == r.inputs else 1)
 
 

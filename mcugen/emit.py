@@ -147,7 +147,7 @@ def render(g: Graph, source: str = "", board: "Board | None" = None) -> CModel:
     plan = plan_memory(g)
     op_ids = unique_identifiers([op.name for op in g.ops])
     ids = {id(op): i for op, i in zip(g.ops, op_ids)}
-    tensor_expr = {t: f"{name}_arena + {off}" for t, off in plan.offsets.items()}
+    tensor_expr = {t: "in" if t in plan.in_caller else f"{name}_arena + {off}" for t, off in plan.offsets.items()}
     scratch_expr = {id(g.ops[i]): f"{name}_arena + {off}" for i, off in plan.scratch.items()}
     c = CNames(name, ids, tensor_expr, scratch_expr)
 
@@ -176,8 +176,7 @@ def render(g: Graph, source: str = "", board: "Board | None" = None) -> CModel:
         arrays=arrays,
         calls=calls,
         arena_size=max(plan.arena_size, 1),
-        in_off=plan.offsets[g.inputs[0]],
-        out_off=plan.offsets[g.outputs[0]],
+        out_expr=tensor_expr[g.outputs[0]],
         in_size=g.input.size,
         out_size=g.output.size,
         in_shape=g.input.shape,

@@ -1,11 +1,20 @@
 """Does the model fit the board? Measured from a linked ELF when the board's
-cross compiler is installed, estimated (and labelled so) when it is not.
+cross compiler is installed, estimated (and labelled so) only when it is not.
 
 The probe links the generated model with a minimal main (static input and
 output buffers, one call) using the board's flags and --gc-sections, reads
 flash (.text + .data) and static RAM (.data + .bss) with `size`, and takes the
 stack from GCC's -fstack-usage: the invoke function's frame plus the deepest
-kernel frame (kernels are leaves; the requantize helpers are inlined)."""
+kernel frame (kernels are leaves; the requantize helpers are inlined). That
+firmware is "the model alone" (FIRMWARE): the figure `build` and `verify`
+report as the model's; PlatformIO's own figure adds the Arduino framework and
+src/main.cpp, which the board file's reserve budgets.
+
+A link that fails is never turned into an estimate: the linker running out
+of a memory region is a "does not fit" with its figure, any other failure a
+build error. AVR has two more limits, checked before linking: avr-gcc refuses
+one array over 32,767 bytes, and the kernels read constants with near LPM
+loads, which reach the first 64 KiB of flash only (the ATmega2560 has 256)."""
 from __future__ import annotations
 
 import re
@@ -17,7 +26,13 @@ from pathlib import Path
 
 from .boards import Board
 from .emit import CModel
+from .errors import McugenError
 from .ir import Graph
+from .limits import shown
+
+FIRMWARE = "the model alone: generated C + mcugen runtime + a minimal main with the input and output buffers"
+AVR_MAX_ARRAY = 32_767  # bytes: avr-gcc's limit on one object
+AVR_NEAR_FLASH = 65_536  # bytes of flash that LPM (pgm_read_*) reaches
 
 PROBE = """#include <stdint.h>
 #include "%(name)s.h"
@@ -48,6 +63,9 @@ class Fit:
     flash_budget: int
     sram_budget: int
     largest: list[str] = field(default_factory=list)
+    limits: list[str] = field(default_factory=list)  # limits other than the budgets the model breaks
+    how: str = ""  # what the figures are: "linked ELF (...)" or "estimate: ..."
+    firmware: str = FIRMWARE
 
     @property
     def ram_total(self) -> int:
@@ -55,10 +73,10 @@ class Fit:
 
     @property
     def fits(self) -> bool:
-        return self.flash_bytes <= self.flash_budget and self.ram_total <= self.sram_budget
+        return not self.limits and self.flash_bytes <= self.flash_budget and self.ram_total <= self.sram_budget
 
     def problems(self) -> list[str]:
-        out = []
+        out = list(self.limits)
         if self.flash_bytes > self.flash_budget:
             out.append(f"flash: needs {self.flash_bytes:,} bytes, {self.flash_bytes - self.flash_budget:,} over the "
                        f"{self.flash_budget:,} the board leaves for the model")
@@ -76,15 +94,16 @@ class Fit:
 def _culprits(g: Graph, cm: CModel) -> list[str]:
     tensors = sorted(cm.plan.buffers, key=lambda b: -b.size)[:3]
     layers = sorted(g.ops, key=lambda op: -sum(a.nbytes for a in op.constants()))[:3]
-    return [f"tensor {b.tensors[0]!r} {b.size:,} B" for b in tensors] + [
-        f"layer {op.name!r} {sum(a.nbytes for a in op.constants()):,} B of constants" for op in layers if op.constants()
+    return [f"tensor {shown(b.tensors[0])[:60]!r} {b.size:,} B" for b in tensors] + [
+        f"layer {shown(op.name)[:60]!r} {sum(a.nbytes for a in op.constants()):,} B of constants"
+        for op in layers if op.constants()
     ]
 
 
 def _stack_usage(folder: Path, name: str) -> int | None:
     frames: dict[str, int] = {}
     for su in folder.glob("*.su"):
-        for line in su.read_text().splitlines():
+        for line in su.read_text(errors="replace").splitlines():
             m = re.match(r".*:(\w+)\s+(\d+)\s+(\w+)", line)
             if m:
                 frames[m.group(1)] = max(frames.get(m.group(1), 0), int(m.group(2)))
@@ -94,26 +113,79 @@ def _stack_usage(folder: Path, name: str) -> int | None:
     return frames.get("main", 0) + frames[f"{name}_invoke"] + max(kernels, default=0) + STACK_MARGIN
 
 
+def avr_limits(g: Graph, cm: CModel, board: Board) -> list[str]:
+    """What avr-gcc and near flash reads cannot take, before any link."""
+    if board.arch != "avr":
+        return []
+    out = []
+    big = [(op, a) for op in g.ops for a in op.constants() if a.nbytes > AVR_MAX_ARRAY]
+    for op, a in big[:3]:
+        out.append(f"layer {shown(op.name)[:60]!r}: its {a.suffix!r} array holds {a.nbytes:,} bytes; avr-gcc refuses "
+                   f"one array over {AVR_MAX_ARRAY:,} bytes")
+    if board.flash_bytes > AVR_NEAR_FLASH and cm.flash_bytes > AVR_NEAR_FLASH - 1024:
+        out.append(f"constants: {cm.flash_bytes:,} bytes, beyond the first 64 KiB of flash that the AVR kernels "
+                   "read (near LPM loads; far reads are not implemented)")
+    return out
+
+
+LINK_OVERFLOW = re.compile(r"region [`']?(\w+)'? overflowed by (\d+) bytes")
+
+
+def first_error(text: str, folder: Path | None = None, limit: int = 300) -> str:
+    """The line of a compiler or linker's output that says what went wrong,
+    without the temporary folder's path."""
+    lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
+    pick = next((ln for ln in lines if "error" in ln.lower() or "overflowed" in ln or "will not fit" in ln
+                 or "undefined reference" in ln), lines[0] if lines else "no output")
+    if folder is not None:
+        pick = pick.replace(str(folder) + "/", "")
+    return shown(pick)[:limit]
+
+
 def check_fit(g: Graph, cm: CModel, board: Board) -> Fit:
     cc, size = shutil.which(board.toolchain["cc"]), shutil.which(board.toolchain["size"])
-    fit = Fit(board.name, False, 0, 0, 0, board.flash_budget, board.sram_budget, _culprits(g, cm))
-    if cc and size:
-        with tempfile.TemporaryDirectory(prefix="mcugen-fit-") as d:
-            folder = Path(d)
-            cm.write(folder)
-            (folder / "mcg_probe.c").write_text(PROBE % {"name": cm.name, "NAME": cm.name.upper()})
-            extra = ["--specs=nosys.specs"] if board.arch == "arm" else []
-            cmd = [cc, *board.toolchain["cflags"], "-std=c99", "-ffunction-sections", "-fdata-sections",
-                   "-fstack-usage", "-Wl,--gc-sections", *extra, "-I", str(folder),
-                   "mcg_probe.c", f"{cm.name}.c", "-o", "mcg_probe.elf"]
-            r = subprocess.run(cmd, cwd=folder, capture_output=True, text=True)
-            stack = _stack_usage(folder, cm.name) if r.returncode == 0 else None
-            if r.returncode == 0 and stack is not None:
-                out = subprocess.run([size, "-B", "mcg_probe.elf"], cwd=folder, capture_output=True, text=True, check=True)
-                text, data, bss = (int(v) for v in out.stdout.splitlines()[1].split()[:3])
-                fit.measured, fit.flash_bytes, fit.sram_bytes, fit.stack_bytes = True, text + data, data + bss, stack
-                return fit
-    fit.flash_bytes = cm.flash_bytes + CODE_PER_KERNEL.get(board.arch, 600) * len(cm.kernels) + 512
-    fit.sram_bytes = cm.plan.arena_size + g.input.size + g.output.size
-    fit.stack_bytes = STACK_GUESS.get(board.arch, 128)
-    return fit
+    fit = Fit(board.name, False, 0, 0, 0, board.flash_budget, board.sram_budget, _culprits(g, cm),
+              avr_limits(g, cm, board))
+    if not (cc and size):
+        missing = board.toolchain["cc"] if not cc else board.toolchain["size"]
+        fit.how = f"estimate: {missing} not installed"
+        fit.flash_bytes = cm.flash_bytes + CODE_PER_KERNEL.get(board.arch, 600) * len(cm.kernels) + 512
+        fit.sram_bytes = cm.plan.arena_size + g.input.size + g.output.size
+        fit.stack_bytes = STACK_GUESS.get(board.arch, 128)
+        return fit
+    if fit.limits:  # avr-gcc would refuse it: say why instead of linking
+        fit.how = f"not linked: {board.toolchain['cc']} cannot build it"
+        fit.flash_bytes = cm.flash_bytes
+        fit.sram_bytes = cm.plan.arena_size + g.input.size + g.output.size
+        return fit
+    with tempfile.TemporaryDirectory(prefix="mcugen-fit-") as d:
+        folder = Path(d)
+        cm.write(folder)
+        (folder / "mcg_probe.c").write_text(PROBE % {"name": cm.name, "NAME": cm.name.upper()})
+        extra = ["--specs=nosys.specs"] if board.arch == "arm" else []
+        cmd = [cc, *board.toolchain["cflags"], "-std=c99", "-ffunction-sections", "-fdata-sections",
+               "-fstack-usage", "-Wl,--gc-sections", *extra, "-I", str(folder),
+               "mcg_probe.c", f"{cm.name}.c", "-o", "mcg_probe.elf"]
+        r = subprocess.run(cmd, cwd=folder, capture_output=True, text=True)
+        overflow = r.returncode != 0 and (LINK_OVERFLOW.search(r.stderr) or "will not fit in region" in r.stderr)
+        if overflow:
+            # The image overflows the MCU's own memory: link it anyway
+            # (--noinhibit-exec) to measure by how much.
+            r = subprocess.run(cmd[:-2] + ["-Wl,--noinhibit-exec"] + cmd[-2:], cwd=folder, capture_output=True,
+                               text=True)
+        if r.returncode != 0:
+            raise McugenError(f"{board.toolchain['cc']} could not build the model for {board.name}: "
+                              f"{first_error(r.stderr, folder)}")
+        out = subprocess.run([size, "-B", "mcg_probe.elf"], cwd=folder, capture_output=True, text=True)
+        if out.returncode != 0 or len(out.stdout.splitlines()) < 2:
+            raise McugenError(f"{board.toolchain['size']} could not read the linked model: {first_error(out.stderr)}")
+        text, data, bss = (int(v) for v in out.stdout.splitlines()[1].split()[:3])
+        stack = _stack_usage(folder, cm.name)
+        fit.measured, fit.flash_bytes, fit.sram_bytes = True, text + data, data + bss
+        fit.how = f"linked ELF, {board.toolchain['cc']}" + ("; it overflows the MCU's memory" if overflow else "")
+        if stack is None:
+            fit.stack_bytes = STACK_GUESS.get(board.arch, 128)
+            fit.how += "; stack estimated (no -fstack-usage figure)"
+        else:
+            fit.stack_bytes = stack
+        return fit

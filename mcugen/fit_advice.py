@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from .boards import Board, all_boards
 from .emit import CModel, render
+from .errors import McugenError
 from .fit import Fit, check_fit
 from .ir import Graph
 
@@ -49,15 +50,19 @@ def board_that_fits(g: Graph, fit: Fit, board: Board) -> tuple[Board, Fit] | Non
                   and b.flash_budget >= fit.flash_bytes * 0.8 and b.sram_budget >= fit.ram_total * 0.8]
     candidates.sort(key=lambda b: (b.flash_budget + b.sram_budget, b.arch != board.arch, b.name))
     for b in candidates[:TRIES]:
-        f = check_fit(g, render(g, board=b), b)
+        try:
+            f = check_fit(g, render(g, board=b), b)
+        except McugenError:  # that board's compiler cannot build it: not a suggestion
+            continue
         if f.fits:
             return b, f
     return None
 
 
 def refusal(g: Graph, cm: CModel, fit: Fit, board: Board, model_name: str, suggest: bool = True) -> str:
-    how = "linked" if fit.measured else "estimate"
-    text = f"{model_name} does not fit {board.name}: {'; '.join(over(fit))} ({how}); {', '.join(biggest(g, cm))}"
+    how = fit.how or ("linked" if fit.measured else "estimate")
+    text = (f"{model_name} does not fit {board.name}: {'; '.join(fit.limits + over(fit))} ({how}); "
+            f"{', '.join(biggest(g, cm))}")
     found = board_that_fits(g, fit, board) if suggest else None
     if found:
         b, f = found

@@ -73,6 +73,25 @@ def find_compiler() -> str:
     return cc
 
 
+def _run_failure(code: int, stderr: str, folder: Path) -> str:
+    """One line for a failed run: the sanitizer's report line, or the signal."""
+    import re
+    import signal
+
+    lines = [ln.strip() for ln in stderr.splitlines() if ln.strip()]
+    pick = next((ln for ln in lines if "runtime error:" in ln), None) or next(
+        (ln for ln in lines if "ERROR: AddressSanitizer" in ln or "SUMMARY:" in ln), None)
+    if pick is None:
+        if code < 0:
+            pick = f"killed by {signal.Signals(-code).name}" if -code in signal.valid_signals() else f"signal {-code}"
+        else:
+            pick = f"exit {code}" + (f": {lines[0]}" if lines else "")
+    pick = re.sub(r"==\d+==", "", pick.replace(str(folder) + "/", "")).strip()
+    from .limits import shown
+
+    return shown(pick)[:300]
+
+
 @dataclass
 class HostRun:
     outputs: np.ndarray  # (N, *output shape) int8
@@ -92,14 +111,16 @@ def run_host(g: Graph, cm: CModel, xq: np.ndarray, sanitize: bool = True, workdi
                "-I", str(folder), str(folder / f"{cm.name}.c"), str(folder / "mcg_host_harness.c"), "-o", str(exe)]
         r = subprocess.run(cmd, capture_output=True, text=True)
         if r.returncode != 0:
-            raise McugenError(f"the host compiler rejected the generated C: {r.stderr.strip()[:2000]}")
+            from .fit import first_error
+
+            raise McugenError(f"the host compiler rejected the generated C: {first_error(r.stderr, folder)}")
         xq = np.ascontiguousarray(xq, dtype=np.int8)
         (folder / "in.bin").write_bytes(xq.tobytes())
         env = dict(os.environ, ASAN_OPTIONS="detect_leaks=0", UBSAN_OPTIONS="print_stacktrace=1")
         r = subprocess.run([str(exe), str(folder / "in.bin"), str(len(xq)), str(folder / "out.bin"), str(folder / "trace.bin")],
                            capture_output=True, text=True, env=env)
         if r.returncode != 0:
-            raise McugenError(f"the generated C failed on the host (exit {r.returncode}): {r.stderr.strip()[:2000]}")
+            raise McugenError(f"the generated C failed on the host ({_run_failure(r.returncode, r.stderr, folder)})")
         n = len(xq)
         outputs = np.frombuffer((folder / "out.bin").read_bytes(), dtype=np.int8).reshape((n,) + g.output.shape)
         trace = np.frombuffer((folder / "trace.bin").read_bytes(), dtype=np.int8)

@@ -7,12 +7,19 @@ last op that reads it; the model input is written before op 0 and the output
 read after the last op. View ops (Reshape) give their output the input's bytes.
 An op's scratch buffer (``Op.scratch_bytes``: a conv's padded patches) is a
 buffer alive during that op alone, planned with the tensors.
+
+The model input (and any view of it) is not in the arena: the kernels read it
+where the caller holds it (``invoke(in, out)``), so ``arena_size`` counts the
+intermediate tensors, the output and the scratch buffers only; such tensors
+have offset ``INPUT`` in the plan.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
 from .ir import Graph
+
+INPUT = -1  # offset of tensors that live in the caller's input buffer
 
 
 @dataclass
@@ -33,6 +40,7 @@ class Plan:
     arena_size: int
     buffers: list[Buffer] = field(default_factory=list)
     scratch: dict[int, int] = field(default_factory=dict)  # op index -> offset of its scratch
+    in_caller: set[str] = field(default_factory=set)  # the input and its views: read in the caller's buffer
 
     def ascii(self, width: int = 64) -> str:
         """One line per buffer: its place in the arena, lifetime at the left."""
@@ -70,9 +78,10 @@ def plan_memory(g: Graph) -> Plan:
         for name in op.inputs + op.outputs:
             touch(name, i)
     touch(g.outputs[0], n)
+    in_root = root[g.inputs[0]]
     buffers = [
         Buffer([r] + [t for t in g.tensors if root[t] == r and t != r], g.tensors[r].size, a, b)
-        for r, (a, b) in spans.items()
+        for r, (a, b) in spans.items() if r != in_root
     ]
     scratch = {}
     for i, op in enumerate(g.ops):
@@ -89,6 +98,8 @@ def plan_memory(g: Graph) -> Plan:
             offset = max(offset, other.offset + other.size)
         buf.offset = offset
         placed.append(buf)
-    offsets = {t: next(b.offset for b in buffers if b.tensors[0] == root[t]) for t in g.tensors}
+    where = {b.tensors[0]: b.offset for b in buffers}
+    offsets = {t: INPUT if root[t] == in_root else where[root[t]] for t in g.tensors}
     arena = max((b.offset + b.size for b in buffers), default=0)
-    return Plan(offsets, arena, buffers, {i: b.offset for i, b in scratch.items()})
+    return Plan(offsets, arena, buffers, {i: b.offset for i, b in scratch.items()},
+                {t for t in g.tensors if root[t] == in_root})

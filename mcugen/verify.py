@@ -9,6 +9,9 @@ import numpy as np
 from .boards import Board
 from .check import test_inputs
 from .emit import render
+from .errors import McugenError
+from .fit import check_fit
+from .limits import shown
 from .pipeline import Prepared
 from .reference import run_int8
 from .targets import get_target
@@ -30,6 +33,12 @@ class VerifyResult:
     simulator_note: str | None = None  # set when the board itself is not simulated
     clock_hz: int = 0  # the board's clock
     counts: list[int] = field(default_factory=list, repr=False)  # per input, in order
+    # The model alone, as `build` reports it (mcugen.fit: FIRMWARE).
+    model_flash_bytes: int = 0
+    model_sram_bytes: int = 0
+    model_stack_bytes: int = 0
+    model_how: str = ""
+    model_firmware: str = ""
 
     @property
     def per_mac(self) -> float:
@@ -68,10 +77,16 @@ def batch_size(board: Board, input_size: int) -> int:
     return max(1, min(16384, board.flash_bytes // 4) // max(input_size, 1))
 
 
-def run_verify(p: Prepared, board: Board, n: int = 100) -> VerifyResult:
+def run_verify(p: Prepared, board: Board, n: int = 100, force: bool = False) -> VerifyResult:
+    """Check that the model fits the board (refused unless ``force``), then
+    run it in the simulator."""
     g = p.graph
     target = get_target(board)
     cm = render(g, source=p.path.name, board=board)
+    fit = check_fit(g, cm, board)
+    if not fit.fits and not force:
+        raise McugenError(f"{shown(p.path.name)} does not fit {board.name} ({fit.how}): {'; '.join(fit.problems())};"
+                          f" largest: {', '.join(fit.largest)} (--force runs it anyway)")
     xq = g.input.q.quantize(test_inputs(p, n))
     ref = run_int8(g, xq)
     want = ref[g.outputs[0]]
@@ -112,4 +127,9 @@ def run_verify(p: Prepared, board: Board, n: int = 100) -> VerifyResult:
         simulator_note=note,
         clock_hz=board.clock_hz,
         counts=counts,
+        model_flash_bytes=fit.flash_bytes,
+        model_sram_bytes=fit.sram_bytes,
+        model_stack_bytes=fit.stack_bytes,
+        model_how=fit.how,
+        model_firmware=fit.firmware,
     )

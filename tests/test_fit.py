@@ -72,10 +72,39 @@ def test_real_cnn_fits_the_uno_and_runs_bit_exact(uno_cnn):
 def big_model(tmp_path_factory, keras):
     keras.utils.set_random_seed(0)
     L = keras.layers
-    model = keras.Sequential([keras.Input((64,)), L.Dense(384, activation="relu"), L.Dense(96), L.Dense(10)], name="big")
+    # 44,000 bytes of weights: over the Uno's flash, within the Mega's, every
+    # array under avr-gcc's 32,767-byte limit and all within near flash.
+    model = keras.Sequential([keras.Input((64,)), L.Dense(300, activation="relu"), L.Dense(80), L.Dense(10)], name="big")
     path = tmp_path_factory.mktemp("big") / "big.h5"
     model.save(path)
     return path
+
+
+def _dense_model(keras, folder, name, widths):
+    L = keras.layers
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential([keras.Input((widths[0],))] + [L.Dense(w) for w in widths[1:]], name=name)
+    path = folder / f"{name}.h5"
+    model.save(path)
+    return path
+
+
+@pytest.mark.parametrize("widths, reason", [
+    ((64, 384, 96, 10), "avr-gcc refuses one array over 32,767 bytes"),  # 384 x 96 = 36,864 bytes in one array
+    ((64, 400, 80, 400, 10), "beyond the first 64 KiB of flash"),  # 89,600 bytes, each array < 32,767
+])
+def test_mega_limits_are_refused_with_the_reason(keras, tmp_path, widths, reason):
+    """avr-gcc cannot build one array over 32,767 bytes, and the AVR kernels'
+    near flash reads reach 64 KiB: on the Mega (256 KiB of flash) such models
+    are refused with that reason, never passed by an estimate."""
+    model = _dense_model(keras, tmp_path, "wide", widths)
+    r = _run("build", str(model), "--board", "mega2560", "-o", str(tmp_path / "proj"))
+    lines = [ln for ln in r.stderr.splitlines() if ln.strip() and "--calib" not in ln]
+    assert r.returncode == 1 and len(lines) == 1, r.stderr
+    assert "does not fit mega2560" in lines[0] and reason in lines[0] and "estimate" not in lines[0]
+    assert not (tmp_path / "proj").exists()
+    r = _run("verify", str(model), "--board", "mega2560", "-n", "1")
+    assert r.returncode == 1 and reason in r.stderr and len(r.stderr.strip().splitlines()) <= 2, r.stderr
 
 
 def _run(*args):

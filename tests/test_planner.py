@@ -6,7 +6,7 @@ import numpy as np
 from mcugen.ir import Graph
 from mcugen.ops.dense import Dense
 from mcugen.ops.reshape import Reshape
-from mcugen.planner import plan_memory
+from mcugen.planner import INPUT, plan_memory
 
 
 def chain(sizes, view_at=None):
@@ -44,9 +44,11 @@ def test_greedy_fills_gaps():
     g = chain([64, 300, 32, 300, 16])
     plan = plan_memory(g)
     assert_no_live_overlap(g, plan)
-    # t1 and t3 (300 each) are never alive together and share offset 0; the
-    # small ones fit beside them: 300 + 64.
-    assert plan.arena_size == 364
+    # The input t0 stays in the caller's buffer. t1 and t3 (300 each) are
+    # never alive together and share offset 0; the small ones fit beside
+    # them: 300 + 32.
+    assert plan.offsets["t0"] == INPUT and "t0" in plan.in_caller
+    assert plan.arena_size == 332
 
 
 def test_view_aliases_its_input():

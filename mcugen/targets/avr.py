@@ -42,7 +42,9 @@ class AvrTarget:
                "-o", str(elf)]
         r = subprocess.run(cmd, capture_output=True, text=True)
         if r.returncode != 0:
-            raise McugenError(f"{cc} failed: {r.stderr.strip()[-1500:]}")
+            from ..fit import first_error
+
+            raise McugenError(f"{Path(cc).name} could not build the test firmware: {first_error(r.stderr, folder)}")
         return elf
 
     def simulate(self, elf: Path) -> str:

@@ -16,7 +16,7 @@ MCUGEN_MLPERF_DIR ?= ../shared/models/mlperf-tiny
 BENCH_DIR := build/bench
 BENCH_BOARDS := qemu_m4 qemu_m3
 
-.PHONY: demo test bench setup system-deps clean
+.PHONY: demo test bench fuzz setup system-deps clean
 
 setup: system-deps $(STAMP)
 
@@ -58,6 +58,12 @@ bench: setup
 	fi; \
 	echo "make bench: reports in $(BENCH_DIR)/"; \
 	exit $$status
+
+# The long seeded fuzz campaign (not part of `make test`): FUZZ_COUNT mutated
+# inputs of each format (.tflite, .h5, .keras, calibration data).
+FUZZ_COUNT ?= 2000
+fuzz: setup
+	$(VENV)/bin/python -m tests.fuzz --count $(FUZZ_COUNT) --seed 0
 
 clean:
 	rm -rf build $(VENV)

@@ -131,7 +131,8 @@ def check_graph(g, quantized: bool = True) -> None:
     for name, t in g.tensors.items():
         check_shape(t.shape, f"tensor {shown(name)!r}")
         if quantized and t.q is not None:
-            check_scale(t.q.scale, f"tensor {shown(name)!r}")
+            check_scale(t.q.scale, f"tensor {shown(name)!r} (its values, on the calibration data or as the file "
+                        "says, are too large or too small for int8)")
             check_int8_zero_point(t.q.zero_point, f"tensor {shown(name)!r}")
     total = 0
     for op in g.ops:
@@ -168,6 +169,51 @@ def check_graph(g, quantized: bool = True) -> None:
                     raise McugenError(f"{where}: multiplier outside int32")
                 if attr == "shift" and (v.min() < -31 or v.max() > 30):
                     raise McugenError(f"{where}: shift outside [-31, 30]")
+        check_requantization(g, op, where)
     if total > MAX_CONSTANT_BYTES:
         raise McugenError(f"the model holds {total:,} bytes of constants, more than the {MAX_CONSTANT_BYTES:,} "
                           "mcugen generates")
+
+
+def _requant_ok(acc_bound: int, shift: int) -> bool:
+    """Can requantize(acc) + zero point (|zero point| <= 128) stay inside int32
+    for every |acc| <= acc_bound? mcg_requantize shifts left by max(shift, 0)
+    first (wrapping in int32 if it overflows), then multiplies by a Q31
+    multiplier below 1 and shifts right: the result is at most
+    |acc| * 2^shift + 1."""
+    left = max(int(shift), 0)
+    return (acc_bound << left) + 1 + 128 <= 2**31 - 1 if left else acc_bound + 1 + 128 <= 2**31 - 1
+
+
+def check_requantization(g, op, where: str) -> None:
+    """Refuse ops whose requantized accumulator plus the output zero point
+    could leave int32 in C (undefined behaviour there, a different clip in
+    the reference): weights or scales so extreme that the output scale is
+    far below the product of input and weight scales."""
+    shifts = []
+    b_eff = getattr(op, "b_eff", None)
+    w_q = getattr(op, "w_q", None)
+    shift = getattr(op, "shift", None)
+    if isinstance(b_eff, np.ndarray) and isinstance(w_q, np.ndarray) and isinstance(shift, np.ndarray) and b_eff.size:
+        depth = w_q.size // b_eff.size
+        bound = np.abs(b_eff.astype(np.int64)) + depth * 16256
+        for acc, s in zip(bound.reshape(-1), np.broadcast_to(shift, b_eff.shape).reshape(-1)):
+            if not _requant_ok(int(acc), int(s)):
+                raise McugenError(f"{where}: requantizing its accumulator (up to {int(acc):,}) with shift {int(s)} "
+                                  "could overflow int32: its output scale is too small for its inputs and weights")
+        return
+    params = getattr(op, "params", None)
+    if op.kind in ("add", "const_binary") and params is not None:
+        if len(params) == 3:  # add: inputs (x + offset) << 20 rescaled by multipliers < 1, summed
+            (_, s1), (_, s2), (_, so) = params
+            shifts = [(255 << 20, s1), (255 << 20, s2), (2 * (255 << 20) + 2, so)]
+        else:  # mul: (x + offset) * (c + offset)
+            ((_, s),) = params
+            shifts = [(255 * 255, s)]
+    elif op.kind == "reduce" and getattr(op, "mode", "") == "mean":
+        _, red, _ = op._split(g)
+        shifts = [(256 * red, op.shift)]
+    for acc, s in shifts:
+        if not _requant_ok(int(acc), int(s)):
+            raise McugenError(f"{where}: requantizing (values up to {int(acc):,}, shift {int(s)}) could overflow "
+                              "int32: its output scale is too small for its inputs")

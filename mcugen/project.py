@@ -31,6 +31,7 @@ from .boards import Board
 from .emit import CModel, c_values, environment
 from .errors import McugenError
 from .ir import Graph
+from .limits import check_path_name
 from .reference import int8_output
 from .task import is_classifier
 
@@ -45,6 +46,7 @@ def check_output_dir(out_dir: Path, overwrite: bool = False) -> None:
     """Refuse, before any work, a folder that holds something else, or (unless
     ``overwrite``) a project whose generated files the user edited."""
     out_dir = Path(out_dir)
+    check_path_name(out_dir, "output folder")
     if out_dir.exists() and (not out_dir.is_dir() or (any(out_dir.iterdir()) and not (out_dir / MARKER).exists())):
         raise McugenError(f"{out_dir} exists and is not an mcugen project; choose another -o")
     if not overwrite:

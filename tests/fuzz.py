@@ -581,6 +581,7 @@ def campaign(count: int, seed: int = 0, formats=FORMATS, jobs: int = 2, work: Pa
         findings = []
         pending = list(reversed(tasks))
         done = 0
+        t_start = time.monotonic()
         while pending or any(w.task for w in workers):
             for w in workers:
                 if w.task is None and pending:
@@ -606,6 +607,8 @@ def campaign(count: int, seed: int = 0, formats=FORMATS, jobs: int = 2, work: Pa
                 if kind not in ("ok", "refused", "skipped"):
                     findings.append((fmt, index, kind, detail))
                     log(f"FINDING {fmt} #{index}: {kind}: {detail.strip().splitlines()[-1] if detail.strip() else ''}")
+                if done % 200 == 0:
+                    log(f"{done}/{len(tasks)} cases, {len(findings)} findings, {time.monotonic() - t_start:.0f} s")
                 if kind in ("hang", "crash"):
                     w.kill()
                     w.start()

@@ -33,7 +33,7 @@ def _read_npy(f, size: int, what: str, max_rows: int | None) -> tuple[np.ndarray
         raise McugenError(f"{what}: not a readable numpy file ({str(e).splitlines()[0][:120] if str(e) else 'bad header'})"
                           ) from None
     if dtype.hasobject or dtype.kind not in "biuf" or dtype.fields is not None or dtype.subdtype is not None:
-        raise McugenError(f"{what}: holds {dtype} values; expected numbers (pickled objects are never loaded)")
+        raise McugenError(f"{what}: has dtype {dtype}; expected numbers (pickled objects are never loaded)")
     shape = tuple(int(d) for d in shape)
     if any(d < 0 for d in shape):
         raise McugenError(f"{what}: declares shape {shape}")

@@ -578,6 +578,7 @@ def campaign(count: int, seed: int = 0, formats=FORMATS, jobs: int = 2, work: Pa
         tasks = [(f, seed, i) for i in range(count) for f in formats]
         workers = [Worker(ctx, seeds, str(work)) for _ in range(max(1, jobs))]
         counts = {f: Counter() for f in formats}
+        reasons: Counter = Counter()
         findings = []
         pending = list(reversed(tasks))
         done = 0
@@ -604,6 +605,8 @@ def campaign(count: int, seed: int = 0, formats=FORMATS, jobs: int = 2, work: Pa
                 kind, detail = res
                 counts[fmt][kind] += 1
                 done += 1
+                if kind == "refused":
+                    reasons[_reason(detail)] += 1
                 if kind not in ("ok", "refused", "skipped"):
                     findings.append((fmt, index, kind, detail))
                     log(f"FINDING {fmt} #{index}: {kind}: {detail.strip().splitlines()[-1] if detail.strip() else ''}")
@@ -619,10 +622,20 @@ def campaign(count: int, seed: int = 0, formats=FORMATS, jobs: int = 2, work: Pa
             w.proc.join(timeout=10)
             if w.proc.is_alive():
                 w.kill()
-        return {"counts": counts, "findings": findings}
+        return {"counts": counts, "findings": findings, "reasons": reasons}
     finally:
         if own:
             shutil.rmtree(work, ignore_errors=True)
+
+
+def _reason(msg: str) -> str:
+    """A refusal's kind: its text without paths, names and numbers."""
+    import re
+
+    msg = re.sub(r"^\S*/[^:]*: ", "", msg)
+    msg = re.sub(r"'[^']*'|\"[^\"]*\"", "'…'", msg)
+    msg = re.sub(r"-?\d[\d,.e+-]*", "N", msg)
+    return msg[:90]
 
 
 def _mkdir(p: Path) -> Path:
@@ -645,6 +658,9 @@ def main(argv=None) -> int:
     for f, c in r["counts"].items():
         print(f"{f:7s} " + ", ".join(f"{k}: {v}" for k, v in sorted(c.items())))
     print(f"findings: {len(r['findings'])}")
+    print("most common refusals:")
+    for reason, k in r["reasons"].most_common(25):
+        print(f"  {k:5d}  {reason}")
     if a.findings:
         a.findings.write_text(json.dumps(r["findings"], indent=1))
     return 0 if not r["findings"] else 1

@@ -66,7 +66,12 @@ def run_all(board_name, items):
     rendered = [(g, render(g, board=board), xq) for g, xq in items]
     budget = RAM_FOR_ARENAS[board.arch]
     wrong, runs = [], 0
-    for grp in groups(rendered, lambda it: it[1].plan.arena_size + it[0].input.size, budget):
+    # Each model's arena and input buffer in RAM; the test vectors of one
+    # image in one flash array (padded to the largest input of the image),
+    # which avr-gcc limits to 32,767 bytes.
+    ram = groups(rendered, lambda it: it[1].plan.arena_size + it[0].input.size, budget)
+    for grp in [sub for r in ram for sub in groups(r, lambda it, r=r: len(it[2]) * max(x[0].input.size for x in r),
+                                                      32_000)]:
         outs, _ = run_bundle(target, [g for g, _, _ in grp], [cm for _, cm, _ in grp], [xq for _, _, xq in grp])
         runs += 1
         for (g, _, xq), got in zip(grp, outs):

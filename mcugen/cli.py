@@ -98,15 +98,17 @@ def _layer_table(g, cm, title: str) -> Table:
     for r in layer_rows(g, cm):
         detail = r.detail + (f" +{r.activation}" if r.activation else "")
         table.add_row(str(r.index), r.name, r.op, detail, " ".join(str(tuple(s)) for s in r.inputs), str(tuple(r.output)),
-                      f"{r.params:,}", f"{r.macs:,}", f"{r.scale:.4g}", str(r.zero_point), str(r.arena_offset), str(r.bytes))
+                      f"{r.params:,}", f"{r.macs:,}", f"{r.scale:.4g}", str(r.zero_point), str(r.arena_offset) if r.arena_offset >= 0 else "input", str(r.bytes))
     return table
 
 
 def _fit_rows(table: Table, fit, board) -> None:
-    how = "linked ELF" if fit.measured else f"estimate: {board.toolchain['cc']} not installed"
-    table.add_row("flash", f"{fit.flash_bytes:,} of {fit.flash_budget:,} bytes ({how})")
+    table.add_row("memory of", f"{fit.firmware} ({fit.how})")
+    table.add_row("flash", f"{fit.flash_bytes:,} of {fit.flash_budget:,} bytes")
     table.add_row("SRAM", f"{fit.ram_total:,} of {fit.sram_budget:,} bytes "
-                  f"({fit.sram_bytes:,} static + {fit.stack_bytes:,} stack; {how})")
+                  f"({fit.sram_bytes:,} static + {fit.stack_bytes:,} stack)")
+    for limit in fit.limits:
+        table.add_row("limit", limit)
     table.add_row("fits", "yes" if fit.fits else "NO")
 
 

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from .errors import McugenError, UnsupportedLayer, one_line
 from .ir import Graph
-from .limits import MAX_DIM, check_input_file, check_shape, shown
+from .limits import MAX_DIM, MAX_TENSOR_BYTES, check_input_file, check_shape, shown
 from .ops import KERAS_CONVERTERS, supported_layers
 
 MODEL_SUFFIXES = (".h5", ".hdf5", ".keras")
@@ -118,6 +118,13 @@ def check_config_sizes(config) -> None:
                         if not -1 <= x <= MAX_DIM:
                             raise McugenError(f"layer {layer}: {k} {x:,} is outside [0, {MAX_DIM:,}], what the "
                                               "kernels represent (int16)")
+                if k in ("batch_shape", "batch_input_shape"):
+                    size = 1
+                    for x in ints(v):
+                        size *= max(x, 1)
+                    if size > MAX_TENSOR_BYTES:
+                        raise McugenError(f"layer {layer}: input of {size:,} values, more than the "
+                                          f"{MAX_TENSOR_BYTES:,} mcugen plans for")
                 walk(v, layer)
         elif isinstance(obj, list):
             for v in obj:

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import zipfile
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -29,7 +30,7 @@ def _read_npy(f, size: int, what: str, max_rows: int | None) -> tuple[np.ndarray
             raise ValueError(f"unknown .npy version {version}")
         read_header = npf.read_array_header_1_0 if version == (1, 0) else npf.read_array_header_2_0
         shape, fortran, dtype = read_header(f, max_header_size=10000)
-    except (ValueError, OSError, EOFError, SyntaxError, TypeError) as e:
+    except Exception as e:  # numpy's header parser raises ValueError, SyntaxError, tokenize.TokenError ...
         raise McugenError(f"{what}: not a readable numpy file ({str(e).splitlines()[0][:120] if str(e) else 'bad header'})"
                           ) from None
     if dtype.hasobject or dtype.kind not in "biuf" or dtype.fields is not None or dtype.subdtype is not None:
@@ -93,7 +94,7 @@ def load_array(path: str | Path, key: str = "x", max_rows: int | None = None, wa
                                       f"the {MAX_DATA_FILE_BYTES:,} mcugen reads")
                 with z.open(name) as f:
                     arr, rows = _read_npy(f, info.file_size, f"{what} (array {shown(key)!r})", max_rows)
-    except (OSError, zipfile.BadZipFile, EOFError, ValueError, NotImplementedError, RuntimeError) as e:
+    except (OSError, zipfile.BadZipFile, EOFError, ValueError, NotImplementedError, RuntimeError, zlib.error) as e:
         raise McugenError(f"{what}: not a readable numpy file ({shown(str(e).splitlines()[0])[:120] if str(e) else type(e).__name__})"
                           ) from None
     if max_rows is not None and arr.ndim > 1 and rows > max_rows and warn is not None:

@@ -323,8 +323,13 @@ def graph_from_keras(model, name: str) -> Graph:
         tname = layer.name if layer.name not in g.tensors else f"{layer.name}:{node_index}"
         g.add_tensor(tname, _shape(t, f"output of layer {layer.name!r}"))
         cx = LayerContext(g, layer, inputs, tname)
+        n_ops = len(g.ops)
         try:
             KERAS_CONVERTERS[type(layer).__name__](layer, cx)
+            from .tflite_loader import check_op_shapes
+
+            for op in g.ops[n_ops:]:  # Keras' output shape must be the one the op computes
+                check_op_shapes(g, op)
         except McugenError:
             raise
         except (IndexError, KeyError, ValueError, TypeError, AttributeError, ZeroDivisionError, OverflowError) as e:

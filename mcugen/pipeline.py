@@ -96,6 +96,12 @@ def prepare(path: str | Path, calib: str | Path | None = None, warn=None, quanti
         tm = graph_from_tflite(convert_keras(model, samples), g.name, f"{path.name} (quantized by TFLiteConverter)")
         check_graph(tm.graph)
         return Prepared(path, model, tm.graph, samples, is_random, warnings, tm)
-    quantize_graph(g, samples)
+    try:
+        quantize_graph(g, samples)
+    except (ValueError, IndexError) as e:  # a layer whose arithmetic disagrees with the shapes Keras gives
+        from .limits import shown
+
+        raise McugenError(f"{shown(path)}: the layers do not compute the shapes the model declares "
+                          f"({shown(str(e).splitlines()[0])[:160]})") from None
     check_graph(g)
     return Prepared(path, model, g, samples, is_random, warnings)

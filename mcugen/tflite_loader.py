@@ -760,14 +760,16 @@ def check_op_shapes(g: Graph, op) -> None:
     want = None
     if isinstance(op, (Conv2D, DepthwiseConv2D, Pool2D)):
         ih, iw, ic = as_hwc(ins[0])
-        kh, kw = (op.ksize if isinstance(op, Pool2D) else op.w_q.shape[:2])
+        w = None if isinstance(op, Pool2D) else (op.w_q if op.w_q is not None else op.weights)
+        kh, kw = op.ksize if w is None else w.shape[:2]
         (pt, pb), (pl, pr) = op.pads
         oh = (ih + pt + pb - kh) // op.strides[0] + 1
         ow = (iw + pl + pr - kw) // op.strides[1] + 1
         if oh < 1 or ow < 1:
             raise McugenError(f"layer {shown(op.name)!r} ({op.kind}): a {kh}x{kw} window does not fit its "
                               f"{ih}x{iw} input")
-        oc = op.w_q.shape[-1] if isinstance(op, (Conv2D, DepthwiseConv2D)) else ic
+        oc = ic if w is None else (w.shape[2] * w.shape[3] if w.ndim == 4 and isinstance(op, DepthwiseConv2D)
+                                   else w.shape[-1])
         want, got = (oh, ow, oc), as_hwc(out) if len(out) in (1, 2, 3) else out
         if isinstance(op, DepthwiseConv2D) and oc % ic:
             raise McugenError(f"layer {shown(op.name)!r}: {oc} output channels for {ic} input channels")

@@ -174,7 +174,8 @@ KERAS2_NEUTRAL_KEYS = {
 def _configs_of(config, cls: str) -> list[dict]:
     out = []
     body = config.get("config") if isinstance(config, dict) else None
-    for layer in (body or {}).get("layers", []) if isinstance(body, dict) else []:
+    layers = body.get("layers") if isinstance(body, dict) else None
+    for layer in layers if isinstance(layers, list) else []:
         if isinstance(layer, dict) and layer.get("class_name") == cls and isinstance(layer.get("config"), dict):
             out.append(layer["config"])
     return out

@@ -237,7 +237,7 @@ MCG_ALWAYS_INLINE void mcg_im2col_s8(const int8_t *in, int8_t *dst, int32_t y0, 
 /* requantize, add the zero point, clamp: one output byte. */
 MCG_ALWAYS_INLINE int8_t mcg_out_q(int32_t acc, mcg_requant_t q, int32_t out_zp, int32_t lo, int32_t hi)
 {
-    int32_t v = mcg_requant_apply(acc, q) + out_zp;
+    int32_t v = (q.right > 0 ? mcg_requant_apply_r_smlal(acc, q) : mcg_requant_apply(acc, q)) + out_zp;
     v = v < lo ? lo : v;
     return (int8_t)(v > hi ? hi : v);
 }

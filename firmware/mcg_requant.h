@@ -77,6 +77,14 @@ static inline int32_t mcg_requantize(int32_t x, int32_t multiplier, int8_t shift
 #define MCG_REQUANT_INLINE static inline
 #endif
 
+/* mcg_requant_apply_r (below) where a 32 x 32 -> 64 bit multiply is cheap:
+ * not on AVR nor ARMv6-M, where the kernels do not use it. */
+#if !defined(__AVR__) && !defined(__ARM_ARCH_6M__)
+#define MCG_REQUANT_ONE_SUM 1
+#else
+#define MCG_REQUANT_ONE_SUM 0
+#endif
+
 /* What mcg_requantize_fast derives from a channel's multiplier and shift,
  * so that a kernel can derive it once for many outputs of that channel. */
 typedef struct {
@@ -84,6 +92,11 @@ typedef struct {
     int32_t left;  /* left shift of x: max(shift, 0) */
     int32_t right; /* rounding right shift: max(-shift, 0) */
     int32_t mask;  /* 2^right - 1 */
+#if MCG_REQUANT_ONE_SUM
+    /* 2^30 + 2^(30 + right) as two words, for mcg_requant_apply_r */
+    uint32_t klo;
+    int32_t khi;
+#endif
 } mcg_requant_t;
 
 MCG_REQUANT_INLINE mcg_requant_t mcg_requant_prepare(int32_t multiplier, int32_t shift)
@@ -93,6 +106,10 @@ MCG_REQUANT_INLINE mcg_requant_t mcg_requant_prepare(int32_t multiplier, int32_t
     q.left = shift > 0 ? shift : 0;
     q.right = q.left - shift;
     q.mask = (int32_t)(((uint32_t)1 << q.right) - 1u);
+#if MCG_REQUANT_ONE_SUM
+    q.klo = 0x40000000u + (((uint32_t)1 << q.right) << 30); /* right >= 1 (else unused) */
+    q.khi = (int32_t)(((uint32_t)1 << q.right) >> 2);
+#endif
     return q;
 }
 
@@ -131,6 +148,53 @@ MCG_REQUANT_INLINE int32_t mcg_requant_apply(int32_t x, mcg_requant_t q)
     const int32_t d = (q.mask >> 1) - (h >> 31) - (h & q.mask);
     return (h >> q.right) + (int32_t)((uint32_t)d >> 31);
 }
+
+#if MCG_REQUANT_ONE_SUM
+/* mcg_requant_apply for q.right >= 1 (then q.left = 0) as one 64-bit sum
+ * (mcg_arm_dsp.h computes it with two SMLALs): with p = x m,
+ * h = floor((p + 2^30) / 2^31) (SRDHM, above) and RoundingDivideByPOT(h, r)
+ * = floor((h + 2^(r-1) - [h < 0]) / 2^r) (for r >= 1 this adds 1 exactly
+ * when the remainder exceeds 2^(r-1) - 1 + [h < 0]), the result is
+ * floor((p + 2^30 + 2^(30+r) - 2^31 [h < 0]) / 2^(31+r)): the high word of
+ * that sum >> (r - 1). [x < 0] stands for [h < 0]: they differ only when
+ * h = 0, where both give 0. |p| < 2^62: the sum cannot overflow. (Checked
+ * against the reference in tests/test_rounding.py.) */
+MCG_REQUANT_INLINE int32_t mcg_requant_apply_r(int32_t x, mcg_requant_t q)
+{
+    const int64_t k = (int64_t)(((uint64_t)(uint32_t)q.khi << 32) | q.klo);
+    const int64_t y = k + (int64_t)x * q.multiplier - ((int64_t)((uint32_t)x >> 31) << 31);
+    return (int32_t)(y >> 32) >> (q.right - 1);
+}
+
+#endif
+
+#if defined(__thumb2__)
+/* mcg_requant_apply_r in two SMLALs, for v7-M and v8-M Mainline (the
+ * mcg_out_q of mcg_arm_dsp.h and mcg_arm_scalar.h): the constant (khi, klo),
+ * less 2^31 for x < 0 (x >> 31 times INT32_MIN), plus x times the
+ * multiplier. */
+MCG_REQUANT_INLINE int32_t mcg_requant_apply_r_smlal(int32_t x, mcg_requant_t q)
+{
+    uint32_t lo = q.klo;
+    int32_t hi = q.khi;
+    __asm__("smlal %[lo], %[hi], %[b], %[n]\n\t"
+            "smlal %[lo], %[hi], %[x], %[m]"
+            : [lo] "+&r"(lo), [hi] "+&r"(hi)
+            : [b] "r"((uint32_t)x >> 31), [n] "r"(0x80000000u), [x] "r"(x), [m] "r"(q.multiplier));
+    return hi >> (q.right - 1);
+}
+
+/* mcg_requant_apply on v7-M / v8-M Mainline: with right = 0 it is SRDHM
+ * alone (RoundingDivideByPOT by 0 is the identity), else the two SMLALs. */
+MCG_REQUANT_INLINE int32_t mcg_requant_apply_smlal(int32_t x, mcg_requant_t q)
+{
+    if (q.right > 0) {
+        return mcg_requant_apply_r_smlal(x, q);
+    }
+    return MCG_SRDHM_FAST((int32_t)((uint32_t)x << q.left), q.multiplier);
+}
+
+#endif
 
 MCG_REQUANT_INLINE int32_t mcg_requantize_fast(int32_t x, int32_t multiplier, int32_t shift)
 {

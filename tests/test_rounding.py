@@ -31,12 +31,14 @@ int main(void)
         if (m >= 0 && mcg_srdhm_by_halves((int32_t)x, (int32_t)m) != mcg_srdhm((int32_t)x, (int32_t)m)) {
             return 2; /* the ARMv6-M form of SRDHM differs */
         }
-        printf("%" PRId32 " %" PRId32 " %" PRId32 " %" PRId32 "\n",
+        printf("%" PRId32 " %" PRId32 " %" PRId32 " %" PRId32 " %" PRId32 "\n",
                mcg_requantize((int32_t)x, (int32_t)m, (int8_t)s),
                m == INT32_MIN ? mcg_requantize((int32_t)x, (int32_t)m, (int8_t)s)
                               : mcg_requantize_fast((int32_t)x, (int32_t)m, (int32_t)s),
                mcg_srdhm((int32_t)x, (int32_t)m),
-               s >= 0 ? mcg_rounding_divide_by_pot((int32_t)x, (int8_t)s) : 0);
+               s >= 0 ? mcg_rounding_divide_by_pot((int32_t)x, (int8_t)s) : 0,
+               s <= -1 && m >= 0 ? mcg_requant_apply_r((int32_t)x, mcg_requant_prepare((int32_t)m, (int32_t)s))
+                                 : mcg_requantize((int32_t)x, (int32_t)m, (int8_t)s));
     }
     return 0;
 }
@@ -54,6 +56,7 @@ def c_requant(tmp_path_factory):
         text = "\n".join(f"{a} {b} {c}" for a, b, c in zip(x, m, s)) + "\n"
         r = subprocess.run([str(exe)], input=text, capture_output=True, text=True, check=True)
         out = np.array([line.split() for line in r.stdout.splitlines()], dtype=np.int64)
+        run.one_sum = out[:, 4]  # mcg_requant_apply_r where it applies (shift <= -1), else the reference
         return out[:, 0], out[:, 2], out[:, 3], out[:, 1]
 
     return run
@@ -72,6 +75,7 @@ def test_c_matches_numpy_at_edges(c_requant):
     req, hi, rd, fast = c_requant(x, m, s)
     np.testing.assert_array_equal(req, multiply_by_quantized_multiplier(x, m, s))
     np.testing.assert_array_equal(fast, req)  # mcg_requantize_fast (multipliers other than INT32_MIN)
+    np.testing.assert_array_equal(c_requant.one_sum, req)  # mcg_requant_apply_r (shift <= -1, m >= 0)
     np.testing.assert_array_equal(hi, srdhm(x, m))
     ok = s >= 0
     np.testing.assert_array_equal(rd[ok], rounding_divide_by_pot(x[ok], s[ok]))
@@ -87,6 +91,7 @@ def test_c_matches_numpy_random(c_requant):
     req, hi, rd, fast = c_requant(x, m, s)
     np.testing.assert_array_equal(req, multiply_by_quantized_multiplier(x, m, s))
     np.testing.assert_array_equal(fast, req)  # mcg_requantize_fast (multipliers other than INT32_MIN)
+    np.testing.assert_array_equal(c_requant.one_sum, req)  # mcg_requant_apply_r (shift <= -1, m >= 0)
     np.testing.assert_array_equal(hi, srdhm(x, m))
     ok = s >= 0
     np.testing.assert_array_equal(rd[ok], rounding_divide_by_pot(x[ok], s[ok]))
@@ -146,3 +151,4 @@ def test_fast_requantize_on_ties(c_requant):
     req, _, _, fast = c_requant(x, m, s)
     np.testing.assert_array_equal(req, multiply_by_quantized_multiplier(x, m, s))
     np.testing.assert_array_equal(fast, req)
+    np.testing.assert_array_equal(c_requant.one_sum, req)  # mcg_requant_apply_r

@@ -15,6 +15,9 @@ DEBS := gcc g++ gcc-avr avr-libc simavr gcc-arm-none-eabi libnewlib-arm-none-eab
 MCUGEN_MLPERF_DIR ?= ../shared/models/mlperf-tiny
 BENCH_DIR := build/bench
 BENCH_BOARDS := qemu_m4 qemu_m3
+# The bundled examples benched on the Uno: model:calibration pairs.
+AVR_BENCH := examples/digits_cnn.h5:examples/digits_calib.npz examples/digits_mlp.h5:examples/digits_mlp_calib.npz \
+	examples/timeseries_cnn.h5:examples/timeseries_calib.npz
 
 .PHONY: demo test bench fuzz setup system-deps clean
 
@@ -45,8 +48,11 @@ test: setup
 bench: setup
 	@mkdir -p $(BENCH_DIR)
 	@status=0; \
-	$(VENV)/bin/mcugen bench $(MODEL) --board uno --calib $(CALIB) --layers \
-		--plot $(BENCH_DIR)/uno.png --save $(BENCH_DIR)/uno.json || status=1; \
+	for pair in $(AVR_BENCH); do \
+		m=$${pair%%:*}; stem=$$(basename $$m .h5); \
+		$(VENV)/bin/mcugen bench $$m --board uno --calib $${pair#*:} --layers \
+			--plot $(BENCH_DIR)/uno-$$stem.png --save $(BENCH_DIR)/uno-$$stem.json || status=1; \
+	done; \
 	models="$$(ls $(MCUGEN_MLPERF_DIR)/*.tflite 2>/dev/null)"; \
 	if [ -z "$$models" ]; then \
 		echo "make bench: no .tflite files in $(MCUGEN_MLPERF_DIR): skipping the MLPerf Tiny models (MCUGEN_MLPERF_DIR=folder)"; \

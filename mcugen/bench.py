@@ -14,7 +14,7 @@ timer (inline, a handful of instructions, so that the model compiles to the
 code of the untimed build), and prints the differences after the inference.
 Each layer's count is its difference less the cost of one stamp, measured in
 the same firmware (64 stamps in a row, 8 on AVR); layer 0 also holds the invoke call
-and the copy of the input into the arena; "rest" is what follows the last
+(the input is read where the caller holds it, not copied); "rest" is what follows the last
 layer (the output copy, the return). The counts add up exactly to the timed
 inference, and (stamps subtracted) to the untimed one within ``tolerance``:
 two timer steps, plus half a stamp per layer, plus 1% of the inference.
@@ -222,7 +222,7 @@ def print_tables(out, results: list[BenchResult], board: Board, notes: list[str]
                   f"{top.share:.1%}" + ("" if top.per_mac is None else f", {top.per_mac:.2f} per MAC"))
         step = "exact" if s.resolution == 1 else f"in steps of {s.resolution}"
         out.print(f"per layer: timer differences ({step}) less one stamp ({s.stamp_cost:.3g} {unit}) each; layer 0 "
-                  f"includes the call and the copy of the input. Sum {s.accounted:,} vs {s.total:,} untimed: "
+                  f"includes the invoke call. Sum {s.accounted:,} vs {s.total:,} untimed: "
                   f"{s.unattributed:+,} ({'within' if s.consistent else 'OUTSIDE'} the tolerance of "
                   f"{s.tolerance:.0f}: two timer steps + half a stamp per layer + 1%)")
 

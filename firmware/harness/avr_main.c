@@ -73,7 +73,7 @@ static uint32_t cycles_now(void)
  * so printing costs nothing. Layer i's count is stamp[i] - stamp[i-1]
  * (stamp[-1]: the read before the invoke call): besides the layer it holds
  * one stamp (a timer read and a store); layer 0 also holds the invoke call
- * and the copy of the input into the arena; "R <cycles>" is what follows the
+ * (the input is read in place, not copied); "R <cycles>" is what follows the
  * last layer (the output copy, the return). They add up exactly to the timed
  * inference. "H <stamps> <cycles of that many stamps> <one timer read>",
  * printed once, gives the cost of a stamp for the host to subtract (8 in a

@@ -26,7 +26,8 @@ from .planner import Plan, plan_memory
 from .resources import firmware_dir, templates_dir
 
 FIRMWARE_FILES = ("mcg_runtime.h", "mcg_arch.h", "mcg_arch_avr.h", "mcg_arch_generic.h", "mcg_requant.h",
-                  "mcg_requant_avr.h", "mcg_dot_avr.h", "mcg_arm_dsp.h", "mcg_arm_scalar.h")
+                  "mcg_requant_avr.h", "mcg_dot_avr.h", "mcg_arm_dsp.h", "mcg_arm_scalar.h",
+                  "mcg_arm_im2col.h")
 
 
 def c_int(v: int) -> str:

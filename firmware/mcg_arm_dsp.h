@@ -223,18 +223,7 @@ MCG_ALWAYS_INLINE int8_t mcg_out_s8(int32_t acc, int32_t mult, int32_t shift, in
         uint32_t t0_, t1_, t2_, t3_;                                             \
         int32_t n_ = (N_);                                                        \
         __asm__ volatile("1:\n\t"                                                \
-                         "ldr %[t0], [%[x]]\n\t"                                 \
-                         "ldr %[t2], [%[w]]\n\t"                                 \
-                         "add %[x], %[x], %[s]\n\t"                              \
-                         "add %[w], %[w], %[s]\n\t"                              \
-                         "sxtb16 %[t1], %[t0], ror #8\n\t"                       \
-                         "sxtb16 %[t0], %[t0]\n\t"                               \
-                         "sxtb16 %[t3], %[t2], ror #8\n\t"                       \
-                         "sxtb16 %[t2], %[t2]\n\t"                               \
-                         "smlabb %[a0], %[t0], %[t2], %[a0]\n\t"                 \
-                         "smlatt %[a2], %[t0], %[t2], %[a2]\n\t"                 \
-                         "smlabb %[a1], %[t1], %[t3], %[a1]\n\t"                 \
-                         "smlatt %[a3], %[t1], %[t3], %[a3]\n\t"                 \
+                         MCG_DW4_TAP_ASM                                         \
                          "subs %[n], %[n], #1\n\t"                               \
                          "bne 1b\n\t"                                            \
                          : [t0] "=&r"(t0_), [t1] "=&r"(t1_), [t2] "=&r"(t2_), [t3] "=&r"(t3_), \

@@ -184,21 +184,6 @@ MCG_ALWAYS_INLINE int32_t mcg_dot_1x1(const int8_t *x, const int8_t *w, int32_t 
     return acc;
 }
 
-/* Copy n bytes (word by word, unaligned words are legal here). */
-MCG_ALWAYS_INLINE void mcg_copy_s8(int8_t *dst, const int8_t *src, int32_t n)
-{
-    for (; n >= 4; n -= 4) {
-        uint32_t v;
-        memcpy(&v, src, 4);
-        memcpy(dst, &v, 4);
-        src += 4;
-        dst += 4;
-    }
-    for (; n > 0; --n) {
-        *dst++ = *src++;
-    }
-}
-
 #include "mcg_arm_im2col.h"
 
 /* requantize, add the zero point, clamp: one output byte. */

@@ -1,12 +1,31 @@
-/* mcg_im2col_s8, shared by the Cortex-M kernel headers (mcg_arm_dsp.h,
- * mcg_arm_scalar.h): each defines MCG_ALWAYS_INLINE and its own mcg_copy_s8
- * (word copies where the core allows unaligned access, bytes on ARMv6-M)
- * before it includes this file. */
+/* mcg_copy_s8 and mcg_im2col_s8, shared by the Cortex-M kernel headers
+ * (mcg_arm_dsp.h, mcg_arm_scalar.h), which define MCG_ALWAYS_INLINE before
+ * they include this file. */
 #ifndef MCG_ARM_IM2COL_H
 #define MCG_ARM_IM2COL_H
 
 #include <stdint.h>
 #include <string.h>
+
+/* Copy n bytes: word by word on v7-M (unaligned words are legal there),
+ * with memcpy on v6-M (they trap). */
+MCG_ALWAYS_INLINE void mcg_copy_s8(int8_t *dst, const int8_t *src, int32_t n)
+{
+#if defined(__thumb2__)
+    for (; n >= 4; n -= 4) {
+        uint32_t v;
+        memcpy(&v, src, 4);
+        memcpy(dst, &v, 4);
+        src += 4;
+        dst += 4;
+    }
+    for (; n > 0; --n) {
+        *dst++ = *src++;
+    }
+#else
+    memcpy(dst, src, (size_t)n);
+#endif
+}
 
 /* The k_h x k_w x in_c window of an NHWC input whose top left tap is (y0, x0)
  * as one contiguous patch, taps outside the input set to pad_value. */

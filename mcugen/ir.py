@@ -108,6 +108,14 @@ class Op:
     def forward_int8(self, g: "Graph", xs: list[np.ndarray]) -> np.ndarray:
         raise NotImplementedError
 
+    # --- shapes ------------------------------------------------------------
+    def computed_shape(self, g: "Graph") -> tuple[int, ...] | None:
+        """The output shape the op computes from its inputs and attributes
+        (no batch dimension), checked against the shape a .tflite file
+        records (the kernels loop over the output shape and index the input
+        from it). None: the op is checked by kind in the loader, or not at all."""
+        return None
+
     # --- code --------------------------------------------------------------
     def kernels(self, g: "Graph") -> list[str]:
         """Template stems of the kernels this op calls (the choice may depend

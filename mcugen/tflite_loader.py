@@ -214,6 +214,12 @@ class OpContext:
 
     # --- output ----------------------------------------------------------
     @property
+    def outputs(self) -> list[str]:
+        """The IR tensors of every output (an op with several outputs, such
+        as SPLIT, becomes one IR op per output)."""
+        return [self.loader.ir_tensor(int(i)) for i in self.op.outputs]
+
+    @property
     def output(self) -> str:
         outs = [int(i) for i in self.op.outputs]
         if len(outs) != 1:
@@ -322,13 +328,15 @@ class _Loader:
             for j in (list(lst) if lst is not None else []):
                 if not 0 <= int(j) < n_t:
                     self._corrupt(f"the model's {kind} is tensor index {int(j)} ({n_t} tensors)")
+        from .ops import TFLITE_OPTIONS
+
         for k, op in enumerate(self.ops):
             name = self.opname(op)
-            want = OPTIONS.get(name)
+            want, required = TFLITE_OPTIONS.get(name, (OPTIONS.get(name), name in OPTIONS_REQUIRED))
             have = option_names.get(int(op.builtinOptionsType or 0), "?")
             if want is not None and have != "NONE" and have != want:
                 self._corrupt(f"operator #{k} {name} carries {have}, not {want}")
-            if name in OPTIONS_REQUIRED and (have == "NONE" or op.builtinOptions is None):
+            if required and (have == "NONE" or op.builtinOptions is None):
                 self._corrupt(f"operator #{k} {name} has no {want}")
             self._validate_options(k, name, op)
         self._validate_order()
@@ -757,8 +765,10 @@ def check_op_shapes(g: Graph, op) -> None:
 
     out = g.shape(op.outputs[0])
     ins = [g.shape(t) for t in op.inputs]
-    want = None
-    if isinstance(op, (Conv2D, DepthwiseConv2D, Pool2D)):
+    want = op.computed_shape(g)
+    if want is not None:
+        got = out
+    elif isinstance(op, (Conv2D, DepthwiseConv2D, Pool2D)):
         ih, iw, ic = as_hwc(ins[0])
         w = None if isinstance(op, Pool2D) else (op.w_q if op.w_q is not None else op.weights)
         kh, kw = op.ksize if w is None else w.shape[:2]

@@ -25,12 +25,18 @@ def supported_layers() -> list[str]:
 # TFLite builtin operator name (``CONV_2D``) -> converter(cx), where cx is a
 # ``mcugen.tflite_loader.OpContext``. Filled by @tflite_op.
 TFLITE_CONVERTERS: dict[str, Callable] = {}
+# TFLite builtin operator name -> (the BuiltinOptions table it carries, or
+# None for any; whether the converter reads it, so a file without it is
+# refused). Declared beside the converter: @tflite_op("MUL", options="MulOptions").
+TFLITE_OPTIONS: dict[str, tuple[str | None, bool]] = {}
 
 
-def tflite_op(*op_names: str):
+def tflite_op(*op_names: str, options: str | None = None, options_required: bool = False):
     def register(fn):
         for name in op_names:
             TFLITE_CONVERTERS[name] = fn
+            if options is not None:
+                TFLITE_OPTIONS[name] = (options, options_required)
         return fn
 
     return register
@@ -42,19 +48,15 @@ def supported_tflite_ops() -> list[str]:
     return sorted(set(TFLITE_CONVERTERS) | set(FOLDED_OPS) | set(EDGE_OPS))
 
 
-from . import (  # noqa: E402,F401  (registration side effects)
-    activation,
-    add,
-    batchnorm,
-    concat,
-    conv2d,
-    dense,
-    depthwise_conv2d,
-    elementwise,
-    pad,
-    pool,
-    reshape,
-    softmax,
-    transpose,
-)
-from . import const_binary, reduce, tflite_lut  # noqa: E402,F401  (TFLite-only ops)
+def _register_all() -> None:
+    """Import every module of this package: each op file registers its
+    converters, so adding an op is adding a file."""
+    import importlib
+    import pkgutil
+
+    for m in sorted(pkgutil.iter_modules(__path__), key=lambda m: m.name):
+        if not m.name.startswith("_"):
+            importlib.import_module(f"{__name__}.{m.name}")
+
+
+_register_all()

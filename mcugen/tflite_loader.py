@@ -607,10 +607,10 @@ class _Loader:
     # --- shape arithmetic --------------------------------------------------
     def is_shape_op(self, op, name: str) -> bool:
         """Int32 arithmetic on shapes (folded), not a layer of the model."""
-        if name in FOLDED_OPS:
-            return True
         outs = [int(i) for i in (op.outputs if op.outputs is not None else [])]
-        return name == "CONCATENATION" and bool(outs) and self.type_name(self.tensors[outs[0]].type) == "INT32"
+        if name in ("CONCATENATION", "PACK", "STRIDED_SLICE"):  # on int8 tensors: layers (mcugen/ops)
+            return bool(outs) and self.type_name(self.tensors[outs[0]].type) == "INT32"
+        return name in FOLDED_OPS
 
     def fold(self, k: int, op, name: str) -> None:
         ins = [int(i) for i in op.inputs]

@@ -1,0 +1,314 @@
+"""Data movement on run-time int8 tensors, against TFLM byte for byte:
+SPLIT, SPLIT_V, UNPACK, PACK, SLICE, STRIDED_SLICE, FILL, ARG_MAX and an
+int8 -> int8 QUANTIZE inside a graph, and Keras' Cropping1D/2D.
+
+The .tflite cases are small Keras models whose layers call tf.split /
+tf.unstack / tf.stack / slicing (the ops of unrolled RNNs), converted by
+TFLiteConverter; the options the converter does not emit (negative axes,
+negative strides, the offset flag, size -1 ...) are written into a converted
+file with the flatbuffer object API. Each is read by mcugen and run on random
+and edge inputs (all -128, all 127): the host C equals mcugen's int8
+reference on every layer (ASan/UBSan) and TFLM's and LiteRT's bytes."""
+from __future__ import annotations
+
+import re
+
+import numpy as np
+import pytest
+
+from mcugen.compare import DIVERGENT
+from mcugen.emit import render
+from mcugen.errors import UnsupportedLayer
+from mcugen.host import run_host
+from mcugen.oracles import run_oracle
+from mcugen.reference import run_int8
+from mcugen.tflite_loader import graph_from_tflite, schema
+from mcugen.tflite_quantizer import convert_keras
+
+pytestmark = [pytest.mark.filterwarnings("ignore::UserWarning"), pytest.mark.filterwarnings("ignore::DeprecationWarning")]
+
+
+def edge_inputs(shape, n=40, seed=4):
+    rng = np.random.default_rng(seed)
+    return np.concatenate([rng.integers(-128, 128, (n,) + shape), np.full((1,) + shape, -128),
+                           np.full((1,) + shape, 127)]).astype(np.int8)
+
+
+def check_tflite(model: bytes, name: str, expect_ops=()):
+    """Host C == int8 reference on every layer, == TFLM == LiteRT on the output."""
+    tm = graph_from_tflite(model, name, name)
+    for op in expect_ops:
+        assert op in tm.op_names, f"{name}: the converter emitted {tm.op_names}, no {op}"
+    g = tm.graph
+    xq = edge_inputs(g.input.shape)
+    ref = run_int8(g, xq)
+    host = run_host(g, render(g, name), xq, sanitize=True)
+    for op, got in zip(g.ops, host.layers):
+        assert np.array_equal(got, ref[op.outputs[0]]), f"{name}: C differs from the int8 reference at {op.name!r}"
+    ours = host.outputs
+    tflm = run_oracle("tflm", tm, xq).outputs.reshape(ours.shape)
+    assert np.array_equal(ours, tflm), f"{name}: differs from TFLM on {np.mean(ours != tflm):.1%} of bytes"
+    litert = run_oracle("litert", tm, xq).outputs.reshape(ours.shape)
+    if set(tm.op_names) & set(DIVERGENT["litert"]):  # its FULLY_CONNECTED rounds once (test_tflite_ops.py)
+        assert np.abs(ours.astype(int) - litert).max() <= 1
+    else:
+        assert np.array_equal(ours, litert), f"{name}: differs from LiteRT on {np.mean(ours != litert):.1%} of bytes"
+    return tm
+
+
+# --- Keras models whose layers emit the ops ----------------------------------
+
+def _layer(keras, fn):
+    class Fn(keras.layers.Layer):
+        def call(self, x):
+            return fn(x)
+
+    return Fn()
+
+
+def models(keras, tf):
+    """name -> (input shape, builder, TFLite ops the converter must emit)."""
+    L, ops = keras.layers, keras.ops
+    dense = lambda n: L.Dense(n)  # noqa: E731 - a fresh layer gives each piece its own range
+
+    def split3(x):
+        a, b, c = tf.split(x, 3, axis=-1)
+        return tf.concat([c, a, b], axis=-1)
+
+    def split_axis1(x):  # along the first non-batch axis (contiguous pieces)
+        a, b = tf.split(x, 2, axis=1)
+        return tf.concat([b, a], axis=-1)
+
+    def split_v(x):
+        a, b, c = tf.split(x, [2, 4, 1], axis=-1)
+        return tf.concat([b, c, a], axis=-1)
+
+    def unstack_stack(x):  # time steps of an unrolled RNN, reversed
+        return tf.stack(tf.unstack(x, axis=1)[::-1], axis=1)
+
+    def unstack_last_stack0(x):
+        return tf.stack(tf.unstack(x, axis=-1), axis=1)
+
+    def fill_zeros(x):  # an RNN's initial state
+        return tf.concat([x, tf.fill(tf.shape(x), 0.0)], axis=-1)
+
+    return {
+        "split3_last": ((4, 6), lambda x: _layer(keras, split3)(L.Conv1D(6, 1)(x)), ["SPLIT"]),
+        "split2_axis1": ((4, 3), lambda x: _layer(keras, split_axis1)(L.Conv1D(3, 1)(x)), ["SPLIT"]),
+        "split_v": ((5,), lambda x: _layer(keras, split_v)(dense(7)(x)), ["SPLIT_V"]),
+        "unstack_stack_axis1": ((3, 5), lambda x: _layer(keras, unstack_stack)(L.Conv1D(5, 1)(x)), ["UNPACK", "PACK"]),
+        "unstack_last_stack": ((2, 4), lambda x: _layer(keras, unstack_last_stack0)(L.Conv1D(4, 1)(x)),
+                               ["UNPACK", "PACK"]),
+        "stack_axis0_of_dense": ((6,), lambda x: _layer(keras, lambda y: tf.stack([y[0], y[0]], axis=0))(dense(4)(x)),
+                                 ["PACK"]),
+        "slice_tf": ((5, 6), lambda x: _layer(keras, lambda y: tf.slice(y, [0, 1, 2], [1, 3, -1]))(L.Conv1D(6, 1)(x)),
+                     ["SLICE"]),
+        "strided_masks": ((5, 6), lambda x: _layer(keras, lambda y: y[:, 1:4, ::2])(L.Conv1D(6, 1)(x)),
+                          ["STRIDED_SLICE"]),
+        "strided_shrink_reverse": ((5, 6), lambda x: _layer(keras, lambda y: y[:, -2, ::-2])(L.Conv1D(6, 1)(x)),
+                                   ["STRIDED_SLICE"]),
+        "strided_rank4": ((4, 5, 3), lambda x: _layer(keras, lambda y: y[:, 1:, ::-1, 1:3])(L.Conv2D(3, 1)(x)),
+                          ["STRIDED_SLICE"]),
+        "cropping2d": ((6, 6, 2), lambda x: L.Cropping2D(((1, 2), (0, 1)))(L.Conv2D(2, 1)(x)), ["STRIDED_SLICE"]),
+        "cropping1d": ((7, 3), lambda x: L.Cropping1D((2, 1))(L.Conv1D(3, 1)(x)), ["STRIDED_SLICE"]),
+        "fill_zero_state": ((6,), lambda x: _layer(keras, fill_zeros)(dense(6)(x)), ["FILL"]),
+    }
+
+
+@pytest.fixture(scope="module")
+def tf(keras):
+    from mcugen.oracles import import_tf
+
+    return import_tf()
+
+
+@pytest.fixture(scope="module")
+def converted(keras, tf):
+    out = {}
+    for name, (shape, build, ops) in models(keras, tf).items():
+        keras.utils.set_random_seed(1)
+        inp = keras.Input(shape)
+        model = keras.Model(inp, build(inp), name=name)
+        calib = np.random.default_rng(3).uniform(-1, 1, (32,) + shape).astype(np.float32)
+        out[name] = (convert_keras(model, calib), ops)
+    return out
+
+
+CONVERTED = ["split3_last", "split2_axis1", "split_v", "unstack_stack_axis1", "unstack_last_stack",
+             "stack_axis0_of_dense", "slice_tf", "strided_masks", "strided_shrink_reverse", "strided_rank4",
+             "cropping2d", "cropping1d"]
+
+
+@pytest.mark.parametrize("name", CONVERTED)
+def test_converted_matches_tflm(name, converted):
+    model, ops = converted[name]
+    check_tflite(model, name, ops)
+
+
+# --- options the converter does not emit, written into converted files -------
+
+def edit(model: bytes, change) -> bytes:
+    """The model after ``change(S, m, sg)`` edits its object tree."""
+    import flatbuffers
+
+    S = schema()
+    m = S.ModelT.InitFromPackedBuf(bytearray(model), 0)
+    change(S, m, m.subgraphs[0])
+    b = flatbuffers.Builder(0)
+    b.Finish(m.Pack(b), file_identifier=b"TFL3")
+    return bytes(b.Output())
+
+
+def add_const(S, m, sg, values, dtype=np.int32, like=None) -> int:
+    """A new constant tensor (quantized as tensor ``like``): its index."""
+    values = np.asarray(values, dtype=dtype)
+    buf = S.BufferT()
+    buf.data = np.frombuffer(values.tobytes(), np.uint8)
+    m.buffers.append(buf)
+    t = S.TensorT()
+    t.shape = list(values.shape)
+    t.type = {np.int32: S.TensorType.INT32, np.int8: S.TensorType.INT8}[dtype]
+    t.buffer = len(m.buffers) - 1
+    t.name = f"const{len(sg.tensors)}".encode()
+    if like is not None:
+        t.quantization = sg.tensors[like].quantization
+    sg.tensors.append(t)
+    return len(sg.tensors) - 1
+
+
+def op_of(S, m, sg, name: str):
+    code = getattr(S.BuiltinOperator, name)
+    return next(op for op in sg.operators
+                if max(m.operatorCodes[op.opcodeIndex].builtinCode,
+                       m.operatorCodes[op.opcodeIndex].deprecatedBuiltinCode) == code)
+
+
+def set_shape(sg, i: int, shape) -> None:
+    sg.tensors[i].shape = list(shape)
+    sg.tensors[i].shapeSignature = None
+
+
+# name -> (converted model it edits, begin, end, strides, begin_mask, end_mask, shrink_mask, offset, output shape)
+# on the (1, 5, 6) input of "strided_masks"; TFLM checks the output shape in Prepare.
+STRIDED = {
+    "negative_indices": ([0, -4, -1], [1, -1, -7], [1, 1, -2], 1, 1, 0, False, (1, 3, 3)),
+    "reverse_masked": ([0, 0, 0], [1, 0, 0], [1, -1, -1], 7, 7, 0, False, (1, 5, 6)),
+    "reverse_unmasked_begin": ([0, 0, 3], [1, 0, 0], [1, -1, -1], 1, 7, 0, False, (1, 1, 4)),
+    "end_clamped": ([0, 2, -100], [1, 100, 100], [1, 2, 3], 0, 0, 0, False, (1, 2, 2)),
+    "shrink_two": ([0, -1, 4], [1, 0, 0], [1, 1, 1], 0, 0, 6, False, (1,)),
+    "shrink_batch": ([0, 1, 0], [1, 4, 6], [1, 1, 1], 0, 4, 1, False, (3, 6)),
+}
+
+
+@pytest.mark.parametrize("case", sorted(STRIDED))
+def test_strided_slice_options(case, converted):
+    begin, end, strides, bm, em, sm, offset, shape = STRIDED[case]
+
+    def change(S, m, sg):
+        op = op_of(S, m, sg, "STRIDED_SLICE")
+        op.inputs = [op.inputs[0]] + [add_const(S, m, sg, v) for v in (begin, end, strides)]
+        o = op.builtinOptions
+        o.beginMask, o.endMask, o.shrinkAxisMask, o.offset = bm, em, sm, offset
+        set_shape(sg, op.outputs[0], shape)
+
+    check_tflite(edit(converted["strided_masks"][0], change), f"ss_{case}", ["STRIDED_SLICE"])
+
+
+def test_slice_size_minus_one_and_split_negative_axis(converted):
+    def slice_change(S, m, sg):
+        op = op_of(S, m, sg, "SLICE")
+        op.inputs = [op.inputs[0], add_const(S, m, sg, [0, 2, 1]), add_const(S, m, sg, [-1, -1, 4])]
+        set_shape(sg, op.outputs[0], (1, 3, 4))
+
+    check_tflite(edit(converted["slice_tf"][0], slice_change), "slice_minus1", ["SLICE"])
+
+    def split_change(S, m, sg):
+        op = op_of(S, m, sg, "SPLIT")
+        op.inputs = [add_const(S, m, sg, np.int32(-1)), op.inputs[1]]
+
+    check_tflite(edit(converted["split3_last"][0], split_change), "split_axis_minus1", ["SPLIT"])
+
+    def split_v_change(S, m, sg):
+        op = op_of(S, m, sg, "SPLIT_V")
+        op.inputs = [op.inputs[0], add_const(S, m, sg, [2, -1, 1]), add_const(S, m, sg, np.int32(-1))]
+
+    check_tflite(edit(converted["split_v"][0], split_v_change), "split_v_minus1", ["SPLIT_V"])
+
+
+def test_unpack_pack_negative_axes(converted):
+    def change(S, m, sg):
+        op_of(S, m, sg, "UNPACK").builtinOptions.axis = -2
+        op_of(S, m, sg, "PACK").builtinOptions.axis = -1
+        set_shape(sg, op_of(S, m, sg, "PACK").outputs[0], (1, 5, 3))
+        for t in (sg.tensors[i] for i in sg.outputs):
+            t.shape, t.shapeSignature = [1, 5, 3], None
+
+    tm = check_tflite(edit(converted["unstack_stack_axis1"][0], change), "unpack_pack_neg", ["UNPACK", "PACK"])
+    assert tm.graph.output.shape == (5, 3)
+
+
+@pytest.mark.parametrize("value", [0, -128, 127, 37])
+def test_fill_constant_dims(value, converted):
+    """TFLM's FILL needs constant dims (the converter leaves SHAPE -> FILL for
+    a model of any batch size): dims made constant, the value byte edited."""
+    def change(S, m, sg):
+        op = op_of(S, m, sg, "FILL")
+        v = op.inputs[1]
+        m.buffers[sg.tensors[v].buffer].data = np.array([value], np.int8).view(np.uint8)
+        op.inputs = [add_const(S, m, sg, [1, 6]), v]
+        for t in sg.tensors:
+            t.shapeSignature = None
+        sg.operators = [o for o in sg.operators if o is not op_of(S, m, sg, "SHAPE")]
+
+    tm = check_tflite(edit(converted["fill_zero_state"][0], change), f"fill_{value & 0xff}", ["FILL"])
+    assert [op.kind for op in tm.graph.ops][-2:] == ["fill", "concat"]
+
+
+def test_cropping_keras(keras):
+    """Cropping1D/2D from Keras through mcugen's own quantizer: float IR ==
+    Keras, C == int8 reference."""
+    from conftest import rand, roundtrip
+
+    L = keras.layers
+    for shape, build in (((7, 3), lambda x: L.Cropping1D((2, 1))(L.Conv1D(3, 1)(x))),
+                         ((6, 5, 2), lambda x: L.Cropping2D(((1, 2), (0, 1)))(x)),
+                         ((5, 5, 2), lambda x: L.Conv2D(2, 1)(L.Cropping2D(((0, 0), (2, 0)))(x))),
+                         ((4, 3), lambda x: L.Cropping1D((0, 0))(L.Conv1D(3, 1)(x)))):
+        keras.utils.set_random_seed(1)
+        inp = keras.Input(shape)
+        model = keras.Model(inp, build(inp))
+        r = roundtrip(model, rand(shape, 64, seed=3), rand(shape, 24, seed=4))
+        assert r.float_err < 1e-5 and r.exact, (shape, r.float_err, r.first_mismatch)
+        assert r.graph.ops[-1].kind in ("slice", "reshape", "conv2d")
+
+
+@pytest.mark.parametrize("case, detail", [
+    ("offset", "the offset flag"), ("short", "begin [0, 3]"), ("ellipsis", "ellipsis")])
+def test_strided_slice_refusals(case, detail, converted):
+    """What TFLM would get wrong is refused by name: the offset flag (its
+    Prepare sizes the output without it, its Eval adds it), fewer indices
+    than axes (it reads one per axis), ellipsis / new-axis masks (it drops them)."""
+    def change(S, m, sg):
+        op = op_of(S, m, sg, "STRIDED_SLICE")
+        if case == "short":
+            op.inputs = [op.inputs[0]] + [add_const(S, m, sg, v) for v in ([0, 3], [1, 5], [1, 1])]
+        setattr(op.builtinOptions, {"offset": "offset", "short": "beginMask", "ellipsis": "ellipsisMask"}[case],
+                {"offset": True, "short": 0, "ellipsis": 2}[case])
+
+    with pytest.raises(UnsupportedLayer, match="STRIDED_SLICE .*" + re.escape(detail)):
+        graph_from_tflite(edit(converted["strided_masks"][0], change), case, case)
+
+
+def test_fill_from_shape_arithmetic(converted):
+    """FILL(SHAPE(x), 0) as the converter leaves it for any batch size: the
+    dims fold, the C fills with the zero point's byte (TFLM refuses the
+    non-constant dims, so the reference is the oracle here)."""
+    tm = graph_from_tflite(converted["fill_zero_state"][0], "fill_shape", "fill_shape")
+    g = tm.graph
+    fill = next(op for op in g.ops if op.kind == "fill")
+    assert fill.value == g.q(fill.outputs[0]).zero_point
+    xq = edge_inputs(g.input.shape)
+    host = run_host(g, render(g, "fill_shape"), xq)
+    ref = run_int8(g, xq)
+    assert np.array_equal(host.outputs, ref[g.outputs[0]])
+    assert np.all(ref[fill.outputs[0]] == fill.value)

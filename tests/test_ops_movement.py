@@ -188,67 +188,56 @@ def set_shape(sg, i: int, shape) -> None:
     sg.tensors[i].shapeSignature = None
 
 
-# name -> (converted model it edits, begin, end, strides, begin_mask, end_mask, shrink_mask, offset, output shape)
-# on the (1, 5, 6) input of "strided_masks"; TFLM checks the output shape in Prepare.
+# name -> (begin, end, strides, begin_mask, end_mask, shrink_mask, output shape) on the (1, 5, 6)
+# input of "strided_masks"; TFLM checks the output shape in Prepare.
 STRIDED = {
-    "negative_indices": ([0, -4, -1], [1, -1, -7], [1, 1, -2], 1, 1, 0, False, (1, 3, 3)),
-    "reverse_masked": ([0, 0, 0], [1, 0, 0], [1, -1, -1], 7, 7, 0, False, (1, 5, 6)),
-    "reverse_unmasked_begin": ([0, 0, 3], [1, 0, 0], [1, -1, -1], 1, 7, 0, False, (1, 1, 4)),
-    "end_clamped": ([0, 2, -100], [1, 100, 100], [1, 2, 3], 0, 0, 0, False, (1, 2, 2)),
-    "shrink_two": ([0, -1, 4], [1, 0, 0], [1, 1, 1], 0, 0, 6, False, (1,)),
-    "shrink_batch": ([0, 1, 0], [1, 4, 6], [1, 1, 1], 0, 4, 1, False, (3, 6)),
+    "negative_indices": ([0, -4, -1], [1, -1, -7], [1, 1, -2], 1, 1, 0, (1, 3, 3)),
+    "reverse_masked": ([0, 0, 0], [1, 0, 0], [1, -1, -1], 7, 7, 0, (1, 5, 6)),
+    "reverse_unmasked_begin": ([0, 0, 3], [1, 0, 0], [1, -1, -1], 1, 7, 0, (1, 1, 4)),
+    "end_clamped": ([0, 2, -100], [1, 100, 100], [1, 2, 3], 0, 0, 0, (1, 2, 2)),
+    "shrink_two": ([0, -1, 4], [1, 0, 0], [1, 1, 1], 0, 0, 6, (1,)),
+    "shrink_batch": ([0, 1, 0], [1, 4, 6], [1, 1, 1], 0, 4, 1, (3, 6)),
 }
 
 
-@pytest.mark.parametrize("case", sorted(STRIDED))
-def test_strided_slice_options(case, converted):
-    begin, end, strides, bm, em, sm, offset, shape = STRIDED[case]
+def _strided(case):
+    begin, end, strides, bm, em, sm, shape = STRIDED[case]
 
     def change(S, m, sg):
         op = op_of(S, m, sg, "STRIDED_SLICE")
         op.inputs = [op.inputs[0]] + [add_const(S, m, sg, v) for v in (begin, end, strides)]
         o = op.builtinOptions
-        o.beginMask, o.endMask, o.shrinkAxisMask, o.offset = bm, em, sm, offset
+        o.beginMask, o.endMask, o.shrinkAxisMask = bm, em, sm
         set_shape(sg, op.outputs[0], shape)
 
-    check_tflite(edit(converted["strided_masks"][0], change), f"ss_{case}", ["STRIDED_SLICE"])
+    return "strided_masks", change, ["STRIDED_SLICE"]
 
 
-def test_slice_size_minus_one_and_split_negative_axis(converted):
-    def slice_change(S, m, sg):
-        op = op_of(S, m, sg, "SLICE")
-        op.inputs = [op.inputs[0], add_const(S, m, sg, [0, 2, 1]), add_const(S, m, sg, [-1, -1, 4])]
-        set_shape(sg, op.outputs[0], (1, 3, 4))
-
-    check_tflite(edit(converted["slice_tf"][0], slice_change), "slice_minus1", ["SLICE"])
-
-    def split_change(S, m, sg):
-        op = op_of(S, m, sg, "SPLIT")
-        op.inputs = [add_const(S, m, sg, np.int32(-1)), op.inputs[1]]
-
-    check_tflite(edit(converted["split3_last"][0], split_change), "split_axis_minus1", ["SPLIT"])
-
-    def split_v_change(S, m, sg):
-        op = op_of(S, m, sg, "SPLIT_V")
-        op.inputs = [op.inputs[0], add_const(S, m, sg, [2, -1, 1]), add_const(S, m, sg, np.int32(-1))]
-
-    check_tflite(edit(converted["split_v"][0], split_v_change), "split_v_minus1", ["SPLIT_V"])
+def _slice_minus1(S, m, sg):
+    op = op_of(S, m, sg, "SLICE")
+    op.inputs = [op.inputs[0], add_const(S, m, sg, [0, 2, 1]), add_const(S, m, sg, [-1, -1, 4])]
+    set_shape(sg, op.outputs[0], (1, 3, 4))
 
 
-def test_unpack_pack_negative_axes(converted):
-    def change(S, m, sg):
-        op_of(S, m, sg, "UNPACK").builtinOptions.axis = -2
-        op_of(S, m, sg, "PACK").builtinOptions.axis = -1
-        set_shape(sg, op_of(S, m, sg, "PACK").outputs[0], (1, 5, 3))
-        for t in (sg.tensors[i] for i in sg.outputs):
-            t.shape, t.shapeSignature = [1, 5, 3], None
-
-    tm = check_tflite(edit(converted["unstack_stack_axis1"][0], change), "unpack_pack_neg", ["UNPACK", "PACK"])
-    assert tm.graph.output.shape == (5, 3)
+def _split_axis_minus1(S, m, sg):
+    op = op_of(S, m, sg, "SPLIT")
+    op.inputs = [add_const(S, m, sg, np.int32(-1)), op.inputs[1]]
 
 
-@pytest.mark.parametrize("value", [0, -128, 127, 37])
-def test_fill_constant_dims(value, converted):
+def _split_v_minus1(S, m, sg):
+    op = op_of(S, m, sg, "SPLIT_V")
+    op.inputs = [op.inputs[0], add_const(S, m, sg, [2, -1, 1]), add_const(S, m, sg, np.int32(-1))]
+
+
+def _unpack_pack_negative_axes(S, m, sg):
+    op_of(S, m, sg, "UNPACK").builtinOptions.axis = -2
+    op_of(S, m, sg, "PACK").builtinOptions.axis = -1
+    set_shape(sg, op_of(S, m, sg, "PACK").outputs[0], (1, 5, 3))
+    for i in sg.outputs:
+        set_shape(sg, i, (1, 5, 3))
+
+
+def _fill(value):
     """TFLM's FILL needs constant dims (the converter leaves SHAPE -> FILL for
     a model of any batch size): dims made constant, the value byte edited."""
     def change(S, m, sg):
@@ -260,8 +249,32 @@ def test_fill_constant_dims(value, converted):
             t.shapeSignature = None
         sg.operators = [o for o in sg.operators if o is not op_of(S, m, sg, "SHAPE")]
 
-    tm = check_tflite(edit(converted["fill_zero_state"][0], change), f"fill_{value & 0xff}", ["FILL"])
-    assert [op.kind for op in tm.graph.ops][-2:] == ["fill", "concat"]
+    return "fill_zero_state", change, ["FILL"]
+
+
+# name -> (converted model, change, ops it must hold)
+EDITS = {
+    **{f"ss_{case}": _strided(case) for case in STRIDED},
+    "slice_size_minus1": ("slice_tf", _slice_minus1, ["SLICE"]),
+    "split_axis_minus1": ("split3_last", _split_axis_minus1, ["SPLIT"]),
+    "split_v_minus1": ("split_v", _split_v_minus1, ["SPLIT_V"]),
+    "unpack_pack_negative_axes": ("unstack_stack_axis1", _unpack_pack_negative_axes, ["UNPACK", "PACK"]),
+    **{f"fill_{v & 0xff}": _fill(v) for v in (0, -128, 127, 37)},
+}
+
+
+def edited(converted, name: str) -> bytes:
+    base, change, _ = EDITS[name]
+    return edit(converted[base][0], change)
+
+
+@pytest.mark.parametrize("name", sorted(EDITS))
+def test_edited_matches_tflm(name, converted):
+    tm = check_tflite(edited(converted, name), name, EDITS[name][2])
+    if name.startswith("fill"):
+        assert [op.kind for op in tm.graph.ops][-2:] == ["fill", "concat"]
+    if name == "unpack_pack_negative_axes":
+        assert tm.graph.output.shape == (5, 3)
 
 
 def test_cropping_keras(keras):

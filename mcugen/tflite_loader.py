@@ -581,7 +581,7 @@ class _Loader:
         """Refuse float, dynamic-range, 16x8 and uint8 models with one line."""
         int8_weights = any(self.type_name(self.tensors[i].type) == "INT8" for i in self.consts)
         for k, (op, name) in enumerate(zip(self.ops, names)):
-            if k in (edge_in, edge_out) or self.is_shape_op(op, name):
+            if k in (edge_in, edge_out) or self.is_shape_op(op, name) or name == "ARG_MAX":  # int32/64 index out
                 continue
             for i in list(op.inputs if op.inputs is not None else []) + list(op.outputs if op.outputs is not None else []):
                 i = int(i)
@@ -668,7 +668,9 @@ class _Loader:
             ir_out = int(self.ops[edge_out].inputs[0])
         self.check_int8(names, edge_in, edge_out)
         self.check_supported([n for k, n in enumerate(names) if k not in (edge_in, edge_out)])
-        if self.type_name(self.tensors[ir_in].type) != "INT8" or self.type_name(self.tensors[ir_out].type) != "INT8":
+        index_out = bool(producers) and names[producers[0]] == "ARG_MAX"  # its index, returned as int8
+        if self.type_name(self.tensors[ir_in].type) != "INT8" or \
+                (self.type_name(self.tensors[ir_out].type) != "INT8" and not index_out):
             raise McugenError(f"{self.where}: the model's input and output must be int8 (or float with a "
                               "QUANTIZE / DEQUANTIZE at the edge)")
         self.g.inputs.append(self.ir_tensor(ir_in))

@@ -92,7 +92,15 @@ def models(keras, tf):
     def fill_zeros(x):  # an RNN's initial state
         return tf.concat([x, tf.fill(tf.shape(x), 0.0)], axis=-1)
 
+    def argmax(axis, dtype):
+        return lambda x: _layer(keras, lambda y: tf.argmax(y, axis=axis, output_type=dtype))(x)
+
     return {
+        "argmax_int32": ((10,), argmax(-1, tf.int32), ["ARG_MAX"]),
+        "argmax_axis1": ((4, 6), lambda x: argmax(1, tf.int32)(L.Conv1D(6, 1)(x)), ["ARG_MAX"]),
+        "argmax_int64": ((4, 6), argmax(-2, tf.int64), ["ARG_MAX"]),
+        "argmax_128": ((128,), argmax(-1, tf.int32), ["ARG_MAX"]),
+        "conv_conv": ((5, 5, 2), lambda x: L.Conv2D(2, 1)(L.Conv2D(3, 1)(x)), ["CONV_2D"]),
         "split3_last": ((4, 6), lambda x: _layer(keras, split3)(L.Conv1D(6, 1)(x)), ["SPLIT"]),
         "split2_axis1": ((4, 3), lambda x: _layer(keras, split_axis1)(L.Conv1D(3, 1)(x)), ["SPLIT"]),
         "split_v": ((5,), lambda x: _layer(keras, split_v)(dense(7)(x)), ["SPLIT_V"]),
@@ -134,7 +142,7 @@ def converted(keras, tf):
     return out
 
 
-CONVERTED = ["split3_last", "split2_axis1", "split_v", "unstack_stack_axis1", "unstack_last_stack",
+CONVERTED = ["argmax_int32", "argmax_axis1", "argmax_128", "split3_last", "split2_axis1", "split_v", "unstack_stack_axis1", "unstack_last_stack",
              "stack_axis0_of_dense", "slice_tf", "strided_masks", "strided_shrink_reverse", "strided_rank4",
              "cropping2d", "cropping1d"]
 
@@ -252,6 +260,26 @@ def _fill(value):
     return "fill_zero_state", change, ["FILL"]
 
 
+def _requantize_between(S, m, sg):
+    """An int8 -> int8 QUANTIZE between two convolutions: the second reads
+    the first's output at another scale and zero point."""
+    conv2 = [op for op in sg.operators if op is not op_of(S, m, sg, "CONV_2D")][-1]
+    t = sg.tensors[conv2.inputs[0]]
+    t2 = S.TensorT()
+    t2.shape, t2.type, t2.buffer, t2.name = list(t.shape), t.type, 0, b"requantized"
+    t2.quantization = S.QuantizationParametersT()
+    t2.quantization.scale = [float(np.float32(t.quantization.scale[0] * 1.37))]
+    t2.quantization.zeroPoint = [int(t.quantization.zeroPoint[0]) - 23]
+    sg.tensors.append(t2)
+    code = S.OperatorCodeT()
+    code.builtinCode = code.deprecatedBuiltinCode = S.BuiltinOperator.QUANTIZE
+    m.operatorCodes.append(code)
+    q = S.OperatorT()
+    q.opcodeIndex, q.inputs, q.outputs = len(m.operatorCodes) - 1, [conv2.inputs[0]], [len(sg.tensors) - 1]
+    sg.operators.insert(sg.operators.index(conv2), q)
+    conv2.inputs = [len(sg.tensors) - 1] + list(conv2.inputs[1:])
+
+
 # name -> (converted model, change, ops it must hold)
 EDITS = {
     **{f"ss_{case}": _strided(case) for case in STRIDED},
@@ -260,6 +288,7 @@ EDITS = {
     "split_v_minus1": ("split_v", _split_v_minus1, ["SPLIT_V"]),
     "unpack_pack_negative_axes": ("unstack_stack_axis1", _unpack_pack_negative_axes, ["UNPACK", "PACK"]),
     **{f"fill_{v & 0xff}": _fill(v) for v in (0, -128, 127, 37)},
+    "quantize_between_convs": ("conv_conv", _requantize_between, ["QUANTIZE"]),
 }
 
 
@@ -325,3 +354,50 @@ def test_fill_from_shape_arithmetic(converted):
     ref = run_int8(g, xq)
     assert np.array_equal(host.outputs, ref[g.outputs[0]])
     assert np.all(ref[fill.outputs[0]] == fill.value)
+
+
+def test_arg_max_index_as_int8(converted):
+    """ARG_MAX's int32 / int64 index comes out as an int8 byte with scale 1
+    and zero point 0, so dequantize_output gives the index; a tie gives the
+    first index. TFLM's ARG_MAX writes int32 only: the int64 file is checked
+    against LiteRT."""
+    tm = graph_from_tflite(converted["argmax_int32"][0], "am", "am")
+    g = tm.graph
+    assert g.output.q.scale == 1.0 and g.output.q.zero_point == 0 and g.output.shape == ()
+    x = np.zeros((2,) + g.input.shape, np.int8)
+    x[0, 3] = 5
+    x[1, 6] = x[1, 2] = 7
+    host = run_host(g, render(g, "am"), x)
+    assert host.outputs.tolist() == [3, 2]
+    tm = graph_from_tflite(converted["argmax_int64"][0], "am64", "am64")
+    g = tm.graph
+    assert g.output.shape == (6,)
+    xq = edge_inputs(g.input.shape)
+    host = run_host(g, render(g, "am64"), xq)
+    assert np.array_equal(host.outputs, run_oracle("litert", tm, xq).outputs)
+    assert np.array_equal(host.outputs, np.argmax(xq, axis=1))
+
+
+def _argmax_feeds_op(S, m, sg):
+    """The index fed to a second ARG_MAX (an int32 consumer)."""
+    op = op_of(S, m, sg, "ARG_MAX")
+    second = S.OperatorT()
+    second.opcodeIndex, second.builtinOptionsType = op.opcodeIndex, op.builtinOptionsType
+    second.builtinOptions = op.builtinOptions
+    idx = len(sg.tensors)
+    t = S.TensorT()
+    t.shape, t.type, t.buffer, t.name = [1], sg.tensors[op.outputs[0]].type, 0, b"again"
+    sg.tensors.append(t)
+    second.inputs, second.outputs = [op.outputs[0], add_const(S, m, sg, np.int32(0))], [idx]
+    sg.operators.append(second)
+    sg.outputs = [idx]
+
+
+def test_arg_max_refusals(converted):
+    with pytest.raises(UnsupportedLayer, match="ARG_MAX .*an axis of 129 values"):
+        def wide(S, m, sg):
+            for i in list(sg.inputs) + [op_of(S, m, sg, "ARG_MAX").inputs[0]]:
+                set_shape(sg, i, (1, 129))
+        graph_from_tflite(edit(converted["argmax_128"][0], wide), "wide", "wide")
+    with pytest.raises(UnsupportedLayer, match="ARG_MAX .*feeds another op"):
+        graph_from_tflite(edit(converted["argmax_int32"][0], _argmax_feeds_op), "feeds", "feeds")

@@ -148,7 +148,8 @@ def render(g: Graph, source: str = "", board: "Board | None" = None) -> CModel:
     plan = plan_memory(g)
     op_ids = unique_identifiers([op.name for op in g.ops])
     ids = {id(op): i for op, i in zip(g.ops, op_ids)}
-    tensor_expr = {t: "in" if t in plan.in_caller else f"{name}_arena + {off}" for t, off in plan.offsets.items()}
+    tensor_expr = {t: (f"in + {plan.in_caller_offsets[t]}" if t in plan.in_caller_offsets else "in")
+                   if t in plan.in_caller else f"{name}_arena + {off}" for t, off in plan.offsets.items()}
     scratch_expr = {id(g.ops[i]): f"{name}_arena + {off}" for i, off in plan.scratch.items()}
     c = CNames(name, ids, tensor_expr, scratch_expr)
 

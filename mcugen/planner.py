@@ -4,7 +4,8 @@ Greedy by size like TFLM's GreedyMemoryPlanner: buffers sorted largest
 first, each placed at the lowest offset that overlaps no already-placed buffer
 alive at the same time. A tensor is alive from the op that writes it to the
 last op that reads it; the model input is written before op 0 and the output
-read after the last op. View ops (Reshape) give their output the input's bytes.
+read after the last op. View ops (Reshape) give their output the input's bytes,
+or a contiguous run of them from ``view_offset`` (a piece of a SPLIT).
 An op's scratch buffer (``Op.scratch_bytes``: a conv's padded patches) is a
 buffer alive during that op alone, planned with the tensors.
 
@@ -41,6 +42,7 @@ class Plan:
     buffers: list[Buffer] = field(default_factory=list)
     scratch: dict[int, int] = field(default_factory=dict)  # op index -> offset of its scratch
     in_caller: set[str] = field(default_factory=set)  # the input and its views: read in the caller's buffer
+    in_caller_offsets: dict[str, int] = field(default_factory=dict)  # a view of the input: its bytes from here
 
     def ascii(self, width: int = 64) -> str:
         """One line per buffer: its place in the arena, lifetime at the left."""
@@ -55,16 +57,19 @@ class Plan:
         return "\n".join(lines)
 
 
-def _view_root(g: Graph) -> dict[str, str]:
+def _view_root(g: Graph) -> tuple[dict[str, str], dict[str, int]]:
+    """Each tensor's root buffer, and where its bytes start in it."""
     root = {name: name for name in g.tensors}
+    start = {name: 0 for name in g.tensors}
     for op in g.ops:
         if getattr(op, "is_view", False):
             root[op.outputs[0]] = root[op.inputs[0]]
-    return root
+            start[op.outputs[0]] = start[op.inputs[0]] + getattr(op, "view_offset", 0)
+    return root, start
 
 
 def plan_memory(g: Graph) -> Plan:
-    root = _view_root(g)
+    root, start = _view_root(g)
     n = len(g.ops)
     spans: dict[str, list[int]] = {}
 
@@ -99,7 +104,8 @@ def plan_memory(g: Graph) -> Plan:
         buf.offset = offset
         placed.append(buf)
     where = {b.tensors[0]: b.offset for b in buffers}
-    offsets = {t: INPUT if root[t] == in_root else where[root[t]] for t in g.tensors}
+    offsets = {t: INPUT if root[t] == in_root else where[root[t]] + start[t] for t in g.tensors}
     arena = max((b.offset + b.size for b in buffers), default=0)
-    return Plan(offsets, arena, buffers, {i: b.offset for i, b in scratch.items()},
-                {t for t in g.tensors if root[t] == in_root})
+    in_caller = {t for t in g.tensors if root[t] == in_root}
+    return Plan(offsets, arena, buffers, {i: b.offset for i, b in scratch.items()}, in_caller,
+                {t: start[t] for t in in_caller if start[t]})

@@ -8,13 +8,16 @@ strided gather (``templates/kernels/transpose.c.j2``) started at the first
 element, with each axis' input stride times its step (negative for a
 reversed STRIDED_SLICE); axes of one element drop out and axes contiguous
 in the input merge (while the count fits the kernel's int16), so up to five
-remain. SPLIT, SPLIT_V and UNPACK have one
-output per piece: each piece is its own IR op. A slice that takes the whole
-input in order changes no byte and is a view (no code).
+remain. SPLIT, SPLIT_V and UNPACK have one output per piece: each piece is
+its own IR op. A slice whose bytes are one contiguous run of the input (a
+piece along the first axis longer than one, which is every piece of a
+batch-1 split or unpack: an unrolled RNN's steps and gates) copies nothing:
+it is a view of the input from its first byte (``SliceView``, planned by
+``mcugen/planner.py``), as Reshape is.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import ClassVar
 
 import numpy as np
@@ -22,7 +25,6 @@ import numpy as np
 from ..ir import Op
 from ..limits import MAX_DIM
 from . import keras_layer, tflite_op
-from .reshape import Reshape
 from .transpose import MAX_AXES
 
 
@@ -77,9 +79,9 @@ class Slice(Op):
                 loops.append((n, s * st))
         return offset, loops
 
-    def is_identity(self) -> bool:
-        offset, loops = self.loops()
-        return offset == 0 and (not loops or loops == [(int(np.prod(self.full_in)), 1)])
+    def is_contiguous(self) -> bool:
+        loops = self.loops()[1]
+        return len(loops) == 0 or (len(loops) == 1 and loops[0][1] == 1)
 
     def c_call(self, g, c):
         offset, loops = self.loops()
@@ -94,9 +96,28 @@ class Slice(Op):
         return "[" + ", ".join(parts) + "]"
 
 
+@dataclass(kw_only=True)
+class SliceView(Slice):
+    """A slice whose bytes are contiguous in the input: no code, the output
+    is the input's bytes from ``view_offset``."""
+
+    kernel: ClassVar[str | None] = None
+    is_view: ClassVar[bool] = True
+
+    @property
+    def view_offset(self) -> int:
+        return self.loops()[0]
+
+    def c_call(self, g, c):
+        return ""
+
+    def describe(self):
+        return f"view {super().describe()}"
+
+
 def add_slice(cx, src: str, dst: str, name: str, full_in, begin, step, size, keep=None) -> None:
     """Add the op copying ``src[begin : begin + step*size : step]`` to ``dst``
-    (a view when it is the whole input), refusing what the kernel cannot loop."""
+    (a view when its bytes are contiguous), refusing what the kernel cannot loop."""
     keep = tuple(keep) if keep is not None else (True,) * len(full_in)
     op = Slice(name=name, inputs=[src], outputs=[dst], full_in=tuple(int(d) for d in full_in),
                begin=tuple(int(b) for b in begin), step=tuple(int(s) for s in step),
@@ -105,10 +126,9 @@ def add_slice(cx, src: str, dst: str, name: str, full_in, begin, step, size, kee
         cx.unsupported(f"an empty slice (sizes {list(op.size)})")
     if len(op.loops()[1]) > MAX_AXES:
         cx.unsupported(f"a slice strided along {len(op.loops()[1])} axes (at most {MAX_AXES})")
-    if op.is_identity():
-        cx.add(Reshape(name=name, inputs=[src], outputs=[dst]))
-    else:
-        cx.add(op)
+    if op.is_contiguous():
+        op = SliceView(**{f.name: getattr(op, f.name) for f in fields(op)})
+    cx.add(op)
 
 
 def _same_q(cx, src: str, outs: list[str]) -> None:

@@ -331,22 +331,36 @@ def test_edited_matches_tflm(name, converted):
         assert tm.graph.output.shape == (5, 3)
 
 
-def test_cropping_keras(keras):
-    """Cropping1D/2D from Keras through mcugen's own quantizer: float IR ==
-    Keras, C == int8 reference."""
-    from conftest import rand, roundtrip
+KERAS_CASES = {
+    "cropping1d": ((7, 3), lambda L, x: L.Cropping1D((2, 1))(L.Conv1D(3, 1)(x))),
+    "cropping2d": ((6, 5, 2), lambda L, x: L.Cropping2D(((1, 2), (0, 1)))(x)),
+    "cropping2d_width_conv": ((5, 5, 2), lambda L, x: L.Conv2D(2, 1)(L.Cropping2D(((0, 0), (2, 0)))(x))),
+    "cropping1d_none": ((4, 3), lambda L, x: L.Cropping1D((0, 0))(L.Conv1D(3, 1)(x))),
+    "getitem_rows": ((6, 4), lambda L, x: L.Dense(4)(x)[:, 1:4]),
+    "getitem_reverse_shrink": ((6, 4), lambda L, x: L.Dense(4)(x)[:, ::-2, 1]),
+    "getitem_ellipsis": ((5, 4, 3), lambda L, x: L.Conv2D(3, 1)(x)[..., 1:]),
+    "getitem_last_step": ((5, 4, 3), lambda L, x: L.Conv2D(3, 1)(x)[:, -1]),
+}
 
-    L = keras.layers
-    for shape, build in (((7, 3), lambda x: L.Cropping1D((2, 1))(L.Conv1D(3, 1)(x))),
-                         ((6, 5, 2), lambda x: L.Cropping2D(((1, 2), (0, 1)))(x)),
-                         ((5, 5, 2), lambda x: L.Conv2D(2, 1)(L.Cropping2D(((0, 0), (2, 0)))(x))),
-                         ((4, 3), lambda x: L.Cropping1D((0, 0))(L.Conv1D(3, 1)(x)))):
-        keras.utils.set_random_seed(1)
-        inp = keras.Input(shape)
-        model = keras.Model(inp, build(inp))
-        r = roundtrip(model, rand(shape, 64, seed=3), rand(shape, 24, seed=4))
-        assert r.float_err < 1e-5 and r.exact, (shape, r.float_err, r.first_mismatch)
-        assert r.graph.ops[-1].kind in ("slice", "reshape", "conv2d")
+
+@pytest.mark.parametrize("case", sorted(KERAS_CASES))
+def test_keras_slicing(case, keras, tmp_path):
+    """Cropping1D/2D and indexing (a functional model's GetItem, also read
+    back from a saved .keras file) through mcugen's own quantizer: float IR
+    == Keras, C == int8 reference on every layer."""
+    from conftest import rand, roundtrip
+    from mcugen.keras_loader import load_graph
+
+    shape, build = KERAS_CASES[case]
+    keras.utils.set_random_seed(1)
+    inp = keras.Input(shape)
+    model = keras.Model(inp, build(keras.layers, inp))
+    r = roundtrip(model, rand(shape, 64, seed=3), rand(shape, 24, seed=4))
+    assert r.float_err < 1e-5 and r.exact, (r.float_err, r.first_mismatch)
+    assert any(op.kind == "slice" for op in r.graph.ops)
+    model.save(tmp_path / "m.keras")
+    _, g = load_graph(tmp_path / "m.keras")
+    assert [op.describe() for op in g.ops] == [op.describe() for op in r.graph.ops]
 
 
 @pytest.mark.parametrize("case, detail", [

@@ -285,3 +285,36 @@ def from_keras(layer, cx):
     for k, (a, b) in enumerate(pairs, start=1):
         begin[k], size[k] = int(a), full[k] - int(a) - int(b)
     add_slice(cx, cx.inputs[0], cx.output, cx.name, full, begin, [1] * len(full), size)
+
+
+@keras_layer("GetItem")
+def getitem_from_keras(layer, cx):
+    """Indexing a Keras tensor (``x[:, 1:4, ::2]``, ``x[..., 0]``), which a
+    functional model records as a GetItem operation: numpy's semantics
+    (``slice.indices``), the batch axis taken whole."""
+    node = next(n for n in layer._inbound_nodes if n.output_tensors and
+                cx.g.shape(cx.output) == tuple(int(d) for d in n.output_tensors[0].shape[1:]))
+    key = node.arguments.args[1] if len(node.arguments.args) > 1 else node.arguments.kwargs["key"]
+    # A tuple key comes back from a saved model as a list (a list of ints,
+    # numpy's fancy index, would not start with the batch axis' slice: refused).
+    key = list(key) if isinstance(key, (tuple, list)) else [key]
+    full = (1,) + tuple(cx.g.shape(cx.inputs[0]))
+    if key.count(Ellipsis) > 1 or any(k is None for k in key):
+        cx.unsupported(f"the index {key} (one Ellipsis at most, no new axes)")
+    if Ellipsis in key:
+        e = key.index(Ellipsis)
+        key[e:e + 1] = [slice(None)] * (len(full) - len(key) + 1)
+    key += [slice(None)] * (len(full) - len(key))
+    if len(key) != len(full) or key[0] != slice(None):
+        cx.unsupported(f"the index {key} for a tensor of rank {len(full)} (the batch axis must be taken whole)")
+    begin, step, size, keep = [], [], [], []
+    for k, n in zip(key, full):
+        if isinstance(k, slice):
+            start, stop, s = k.indices(n)
+            begin.append(start), step.append(s), size.append(len(range(start, stop, s))), keep.append(True)
+        else:
+            i = int(k)
+            if not -n <= i < n:
+                cx.unsupported(f"index {i} on an axis of {n}")
+            begin.append(i % n), step.append(1), size.append(1), keep.append(False)
+    add_slice(cx, cx.inputs[0], cx.output, cx.name, full, begin, step, size, keep)

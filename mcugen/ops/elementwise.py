@@ -56,7 +56,7 @@ class Elementwise(Op):
     kernel: ClassVar[str] = "lut"
 
     fn: str  # "relu", "leaky_relu" or a key of FLOAT_FNS
-    alpha: float = 0.0  # negative slope (relu, leaky_relu)
+    alpha: float = 0.0  # negative slope (relu, leaky_relu), scale of the negative side (elu)
     max_value: float | None = None  # relu cap
     threshold: float = 0.0  # relu threshold
     table: np.ndarray | None = None  # int8[256], entry i is f(i - 128)
@@ -75,6 +75,8 @@ class Elementwise(Op):
             return y if self.max_value is None else np.minimum(y, self.max_value)
         if self.fn == "leaky_relu":
             return np.where(x >= 0, x, self.alpha * x)
+        if self.fn == "elu":  # Keras' ELU layer has its own alpha; the activation's is 1
+            return np.where(x > 0, x, self.alpha * np.expm1(np.minimum(x, 0)))
         return FLOAT_FNS[self.fn](x)
 
     def forward_float(self, g, xs):

@@ -120,6 +120,10 @@ KERAS_CASES = {
        for a in ACTS},
     **{f"act_{a}": ((10,), lambda x, a=a: L.Activation(a)(L.Dense(6)(x)), (-2, 2), ["dense", "elementwise"])
        for a in ACTS},
+    # Keras 3's other activations of one value (defaults only: celu alpha 1, squareplus b 4, shrink 0.5)
+    **{f"act_{a}": ((10,), lambda x, a=a: L.Activation(a)(L.Dense(6)(x)), (-2, 2), ["dense", "elementwise"])
+       for a in ["celu", "exponential", "hard_tanh", "hard_shrink", "soft_shrink", "log_sigmoid", "sparse_plus",
+                 "sparse_sigmoid", "squareplus", "tanh_shrink", "selu", "mish"]},
     "conv_swish": ((6, 6, 2), lambda x: L.Conv2D(4, 3, activation="swish")(x), (-2, 2), ["conv2d", "elementwise"]),
     "elu_layer": ((10,), lambda x: L.ELU(alpha=0.5)(L.Dense(6)(x)), (-2, 2), ["dense", "elementwise"]),
     "prelu_full": ((4, 3), lambda x: prelu()(L.Dense(3)(x)), (-2, 2), ["dense", "prelu"]),

@@ -52,7 +52,7 @@ class Affine(Elementwise):
 
     def _try_fold(self, g) -> bool:
         src = self.inputs[0]
-        if src not in g.inputs or g.consumers(src) != [self] or self.outputs[0] in g.outputs or self.scale <= 0:
+        if src not in g.inputs or [id(o) for o in g.consumers(src)] != [id(self)] or self.outputs[0] in g.outputs or self.scale <= 0:
             return False
         qo = g.q(self.outputs[0])
         k = self.offset / float(qo.scale)

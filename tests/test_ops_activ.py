@@ -174,11 +174,13 @@ def test_keras_layer(case, keras, layers):
     assert r.float_err < 1e-5, f"float IR differs from Keras by {r.float_err}"
     assert r.exact, f"C differs from the int8 reference, first at layer {r.first_mismatch!r}"
     assert r.int8_err_steps <= 6, f"int8 output {r.int8_err_steps:.2f} steps away from float"
-    # Edge bytes too: all -128, all 127, random.
     g = r.graph
-    xq = edge_inputs(g.input.shape, n=16)
-    host = run_host(g, render(g, case), xq, sanitize=True)
-    assert np.array_equal(host.outputs, run_int8(g, xq)[g.outputs[0]])
+    if {op.kind for op in g.ops} - {"dense", "conv2d", "elementwise"}:
+        # Edge bytes through the new kernels (a table has no edge beyond its
+        # 256 entries): all -128, all 127, random.
+        xq = edge_inputs(g.input.shape, n=16)
+        host = run_host(g, render(g, case), xq, sanitize=True)
+        assert np.array_equal(host.outputs, run_int8(g, xq)[g.outputs[0]])
 
 
 def test_rescaling_on_the_input_is_folded(keras, layers):

@@ -46,6 +46,9 @@ DIVERGENT = {
         "fixed-point logistic. mcugen matches TFLM",
         "TANH": "LiteRT evaluates int8 TANH through a float-built lookup table; TFLM uses gemmlowp's "
         "fixed-point tanh. mcugen matches TFLM",
+        "SUM": "LiteRT's int8 SUM does not requantize as TFLM does (its reference kernel rescales the sum in "
+        "float and casts to int8 without clamping; on random inputs it differs from TFLM on most bytes); TFLM "
+        "requantizes in integers (QuantizedMeanOrSum) and clamps. mcugen matches TFLM",
     },
     "tflm": {
         "RELU6": "TFLM's int8 RELU6 clamps the input bytes and ignores the output's quantization (wrong "

@@ -210,9 +210,12 @@ def check_requantization(g, op, where: str) -> None:
         else:  # mul: (x + offset) * (c + offset)
             ((_, s),) = params
             shifts = [(255 * 255, s)]
-    elif op.kind == "reduce" and getattr(op, "mode", "") == "mean":
-        _, red, _ = op._split(g)
-        shifts = [(256 * red, op.shift)]
+    elif op.kind == "reduce" and getattr(op, "mode", "") in ("mean", "sum"):
+        _, r0, _, r1, _ = op.view(g)  # the sum less in_zp * count: |.| <= 256 * count
+        shifts = [(256 * r0 * r1, op.shift)]
+    elif op.kind == "prelu" and params:  # x - zp, and (x - zp) * (alpha - alpha_zp)
+        (_, s1), (_, s2) = params
+        shifts = [(255, s1), (255 * 255, s2)]
     for acc, s in shifts:
         if not _requant_ok(int(acc), int(s)):
             raise McugenError(f"{where}: requantizing (values up to {int(acc):,}, shift {int(s)}) could overflow "

@@ -39,7 +39,7 @@ def make_activation_op(cx, act: str, src: str, dst: str, name: str):
     if act == "leaky_relu":
         return Elementwise(name=name, inputs=[src], outputs=[dst], fn="leaky_relu", alpha=0.2)
     if act in SUPPORTED:
-        return Elementwise(name=name, inputs=[src], outputs=[dst], fn=act)
+        return Elementwise(name=name, inputs=[src], outputs=[dst], fn=act, alpha=1.0 if act == "elu" else 0.0)
     cx.unsupported(f"activation {act!r} (supported: linear, softmax, {', '.join(SUPPORTED)})")
 
 
@@ -85,6 +85,12 @@ def leaky_relu_from_keras(layer, cx):
     cfg = layer.get_config()
     alpha = cfg.get("negative_slope", cfg.get("alpha", 0.3))
     cx.add(Elementwise(name=cx.name, inputs=[cx.inputs[0]], outputs=[cx.output], fn="leaky_relu", alpha=float(alpha)))
+
+
+@keras_layer("ELU")
+def elu_from_keras(layer, cx):
+    alpha = float(layer.get_config().get("alpha", 1.0))
+    cx.add(Elementwise(name=cx.name, inputs=[cx.inputs[0]], outputs=[cx.output], fn="elu", alpha=alpha))
 
 
 @keras_layer("Softmax")

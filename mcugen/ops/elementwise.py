@@ -44,6 +44,16 @@ FLOAT_FNS = {
     "softplus": _softplus,
     "softsign": lambda x: x / (1.0 + np.abs(x)),
     "mish": lambda x: x * np.tanh(_softplus(x)),
+    "celu": lambda x: np.maximum(x, 0.0) + np.minimum(np.expm1(np.minimum(x, 0)), 0.0),
+    "exponential": np.exp,
+    "hard_tanh": lambda x: np.clip(x, -1.0, 1.0),
+    "hard_shrink": lambda x: np.where(np.abs(x) > 0.5, x, 0.0),
+    "soft_shrink": lambda x: np.where(x > 0.5, x - 0.5, np.where(x < -0.5, x + 0.5, 0.0)),
+    "log_sigmoid": lambda x: -_softplus(-x),
+    "sparse_plus": lambda x: np.where(x <= -1, 0.0, np.where(x >= 1, x, (x + 1) ** 2 / 4)),
+    "sparse_sigmoid": lambda x: np.clip((x + 1) / 2, 0.0, 1.0),
+    "squareplus": lambda x: (x + np.sqrt(x * x + 4.0)) / 2,
+    "tanh_shrink": lambda x: x - np.tanh(x),
 }
 ALIASES = {"swish": "silu", "hard_swish": "hard_silu"}
 INT_RULES = ("relu", "leaky_relu")
@@ -56,7 +66,7 @@ class Elementwise(Op):
     kernel: ClassVar[str] = "lut"
 
     fn: str  # "relu", "leaky_relu" or a key of FLOAT_FNS
-    alpha: float = 0.0  # negative slope (relu, leaky_relu)
+    alpha: float = 0.0  # negative slope (relu, leaky_relu), scale of the negative side (elu)
     max_value: float | None = None  # relu cap
     threshold: float = 0.0  # relu threshold
     table: np.ndarray | None = None  # int8[256], entry i is f(i - 128)
@@ -75,6 +85,8 @@ class Elementwise(Op):
             return y if self.max_value is None else np.minimum(y, self.max_value)
         if self.fn == "leaky_relu":
             return np.where(x >= 0, x, self.alpha * x)
+        if self.fn == "elu":  # Keras' ELU layer has its own alpha; the activation's is 1
+            return np.where(x > 0, x, self.alpha * np.expm1(np.minimum(x, 0)))
         return FLOAT_FNS[self.fn](x)
 
     def forward_float(self, g, xs):

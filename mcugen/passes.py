@@ -56,3 +56,65 @@ def optimize(g: Graph) -> Graph:
     fold_batchnorm(g)
     fuse_activations(g)
     return g
+
+
+def fold_space_to_batch(g: Graph) -> None:
+    """SPACE_TO_BATCH_ND -> [views] -> CONV_2D / DEPTHWISE_CONV_2D (stride 1,
+    no dilation) -> [views] -> BATCH_TO_SPACE_ND, which TFLiteConverter emits
+    for a dilated convolution, becomes that one dilated convolution of the
+    SPACE_TO_BATCH_ND input (run on a .tflite graph after loading, before
+    quantization). With block b, paddings p (before) and crops c (before) and
+    the inner convolution's own padding q (before), output row Y of the
+    pattern is inner row (Y + c) // b of image (Y + c) % b, whose taps read
+    padded row (Y + c - q * b) + k * b, i.e. input row Y - (p + q * b - c) + k * b:
+    a convolution dilated by b whose padding before is p + q * b - c. Every
+    tap outside the input holds the zero point in both (SPACE_TO_BATCH_ND
+    pads with it, the convolution pads with it), so the integer sums are the
+    same. The intermediate tensors vanish. Anything else with these ops is
+    refused."""
+    from .errors import UnsupportedLayer
+    from .ops.common import as_hwc
+    from .ops.reshape import Reshape
+    from .ops.space_batch import PATTERN, SpaceBatch
+
+    def through_views(tensor: str, op) -> tuple[object, list]:
+        """The op writing ``tensor`` behind views that keep its (H, W, C)
+        layout, each the sole reader of its input; and those views."""
+        views = []
+        p = g.producer(tensor)
+        while isinstance(p, Reshape) and _sole_consumer(g, tensor, op) \
+                and as_hwc(g.shape(p.inputs[0])) == as_hwc(g.shape(tensor)):
+            views.append(p)
+            op, tensor = p, p.inputs[0]
+            p = g.producer(tensor)
+        return (p if _sole_consumer(g, tensor, op) else None), views
+
+    for b2s in [op for op in g.ops if isinstance(op, SpaceBatch) and op.opname == "BATCH_TO_SPACE_ND"]:
+        conv, views_after = through_views(b2s.inputs[0], b2s)
+        s2b, views = (None, []) if conv is None else through_views(conv.inputs[0], conv)
+        if not (type(conv) in (Conv2D, DepthwiseConv2D) and isinstance(s2b, SpaceBatch)
+                and s2b.opname == "SPACE_TO_BATCH_ND" and s2b.block == b2s.block
+                and tuple(conv.strides) == (1, 1) and not conv.dilated):
+            raise UnsupportedLayer(f"layer {b2s.name!r}: BATCH_TO_SPACE_ND is supported only in the pattern {PATTERN}")
+        block, k = s2b.block, conv.ksize
+        ih, iw, _ = as_hwc(g.shape(s2b.inputs[0]))
+        oh, ow, _ = as_hwc(g.shape(b2s.outputs[0]))
+        pads = []
+        for axis, (size, out) in enumerate(((ih, oh), (iw, ow))):
+            before = s2b.pads[axis][0] + conv.pads[axis][0] * block[axis] - b2s.pads[axis][0]
+            after = (out - 1) + (k[axis] - 1) * block[axis] + 1 - size - before
+            if before < 0 or after < 0:
+                raise UnsupportedLayer(f"layer {conv.name!r}: the {PATTERN} with block {block}, paddings "
+                                       f"{s2b.pads} and crops {b2s.pads} is not a dilated convolution mcugen runs")
+            pads.append((before, after))
+        conv.inputs = list(s2b.inputs)
+        conv.outputs = list(b2s.outputs)
+        conv.dilation = tuple(block)
+        conv.pads = tuple(pads)
+        conv.computed_shape(g)  # the window fits: raises naming the layer if not
+        for op in [s2b, b2s] + views + views_after:
+            g.ops.remove(op)
+    left = [op for op in g.ops if isinstance(op, SpaceBatch)]
+    if left:
+        left[0].unfolded()
+    g.prune()

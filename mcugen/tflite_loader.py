@@ -699,7 +699,9 @@ class _Loader:
             raise McugenError(f"{self.where}: the model computes nothing (no operator between input and output)")
         if self.g.outputs[0] == self.g.inputs[0]:
             raise McugenError(f"{self.where}: the model's output is its input (nothing is computed)")
-        self.g.prune()
+        from .passes import fold_space_to_batch
+
+        fold_space_to_batch(self.g)
         for op in self.g.ops:
             try:
                 op.quantize(self.g)

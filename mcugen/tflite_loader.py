@@ -610,7 +610,7 @@ class _Loader:
         if name in FOLDED_OPS:
             return True
         outs = [int(i) for i in (op.outputs if op.outputs is not None else [])]
-        return name == "CONCATENATION" and bool(outs) and self.type_name(self.tensors[outs[0]].type) == "INT32"
+        return name in ("CONCATENATION", "RESHAPE") and bool(outs) and self.type_name(self.tensors[outs[0]].type) == "INT32"
 
     def fold(self, k: int, op, name: str) -> None:
         ins = [int(i) for i in op.inputs]
@@ -639,6 +639,8 @@ class _Loader:
             self.consts[out] = np.prod(vals[0], axis=axes, keepdims=keep).astype(vals[0].dtype)
         elif name == "CONCATENATION":
             self.consts[out] = np.concatenate([np.atleast_1d(v) for v in vals], axis=int(opts.axis))
+        elif name == "RESHAPE":  # a scalar made a vector on its way to a shape (Conv1DTranspose)
+            self.consts[out] = np.reshape(vals[0], self.full_shape(out))
         if not self.is_dynamic(out):
             want = tuple(int(d) for d in self.tensors[out].shape)
             if tuple(np.shape(self.consts[out])) != want and not (want == () and np.size(self.consts[out]) == 1):

@@ -70,10 +70,12 @@ def fold_space_to_batch(g: Graph) -> None:
     a convolution dilated by b whose padding before is p + q * b - c. Every
     tap outside the input holds the zero point in both (SPACE_TO_BATCH_ND
     pads with it, the convolution pads with it), so the integer sums are the
-    same. The intermediate tensors vanish. Anything else with these ops is
-    refused."""
+    same. A zero padding feeding SPACE_TO_BATCH_ND alone (a causal Conv1D's
+    PAD) joins the padding before. The intermediate tensors vanish. Anything
+    else with these ops is refused."""
     from .errors import UnsupportedLayer
     from .ops.common import as_hwc
+    from .ops.pad import Pad
     from .ops.reshape import Reshape
     from .ops.space_batch import PATTERN, SpaceBatch
 
@@ -97,22 +99,27 @@ def fold_space_to_batch(g: Graph) -> None:
                 and tuple(conv.strides) == (1, 1) and not conv.dilated):
             raise UnsupportedLayer(f"layer {b2s.name!r}: BATCH_TO_SPACE_ND is supported only in the pattern {PATTERN}")
         block, k = s2b.block, conv.ksize
-        ih, iw, _ = as_hwc(g.shape(s2b.inputs[0]))
+        # A zero padding right before (a causal Conv1D's) pads the same way.
+        pad = g.producer(s2b.inputs[0])
+        pad = pad if isinstance(pad, Pad) and _sole_consumer(g, s2b.inputs[0], s2b) else None
+        src = pad.inputs[0] if pad else s2b.inputs[0]
+        ih, iw, _ = as_hwc(g.shape(src))
         oh, ow, _ = as_hwc(g.shape(b2s.outputs[0]))
         pads = []
         for axis, (size, out) in enumerate(((ih, oh), (iw, ow))):
-            before = s2b.pads[axis][0] + conv.pads[axis][0] * block[axis] - b2s.pads[axis][0]
+            before = (pad.pads[axis][0] if pad else 0) + s2b.pads[axis][0] + conv.pads[axis][0] * block[axis] \
+                - b2s.pads[axis][0]
             after = (out - 1) + (k[axis] - 1) * block[axis] + 1 - size - before
             if before < 0 or after < 0:
                 raise UnsupportedLayer(f"layer {conv.name!r}: the {PATTERN} with block {block}, paddings "
                                        f"{s2b.pads} and crops {b2s.pads} is not a dilated convolution mcugen runs")
             pads.append((before, after))
-        conv.inputs = list(s2b.inputs)
+        conv.inputs = [src]
         conv.outputs = list(b2s.outputs)
         conv.dilation = tuple(block)
         conv.pads = tuple(pads)
         conv.computed_shape(g)  # the window fits: raises naming the layer if not
-        for op in [s2b, b2s] + views + views_after:
+        for op in [s2b, b2s] + views + views_after + ([pad] if pad else []):
             g.ops.remove(op)
     left = [op for op in g.ops if isinstance(op, SpaceBatch)]
     if left:

@@ -610,7 +610,8 @@ class _Loader:
         if name in FOLDED_OPS:
             return True
         outs = [int(i) for i in (op.outputs if op.outputs is not None else [])]
-        return name in ("CONCATENATION", "RESHAPE") and bool(outs) and self.type_name(self.tensors[outs[0]].type) == "INT32"
+        return name in ("CONCATENATION", "RESHAPE") and bool(outs) \
+            and self.type_name(self.tensors[outs[0]].type) == "INT32"
 
     def fold(self, k: int, op, name: str) -> None:
         ins = [int(i) for i in op.inputs]

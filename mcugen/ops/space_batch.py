@@ -75,8 +75,10 @@ def from_tflite(cx):
         cx.unsupported(f"block {block.tolist()} and paddings {pads.tolist()} on an input of rank {rank}")
     if block.min() < 1 or pads.min() < 0:
         cx.unsupported(f"block {block.tolist()} and paddings {pads.tolist()}")
-    if cx.tshape(0)[0] != 1:
-        cx.unsupported(f"an input batch of {cx.tshape(0)[0]}")
+    batched = cx.loader.full_shape(int(cx.op.outputs[0]))[0] if cx.opname == "SPACE_TO_BATCH_ND" else cx.tshape(0)[0]
+    if cx.tshape(0)[0] != 1 or batched != 1:
+        cx.unsupported(f"a batch of {max(batched, cx.tshape(0)[0])} images: supported only in the pattern {PATTERN}, "
+                       "its batch left to run time")
     qi, qo = cx.g.q(src), cx.g.q(dst)
     if qi.zero_point != qo.zero_point or np.float32(qi.scale) != np.float32(qo.scale):
         cx.unsupported("different input and output quantization")

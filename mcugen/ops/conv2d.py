@@ -212,6 +212,10 @@ def conv_pads(cx, cfg, hw, k, strides, dilation=(1, 1)):
 def check_conv_config(cx, cfg):
     if cfg.get("data_format", "channels_last") != "channels_last":
         cx.unsupported("data_format='channels_first' (only channels_last is supported)")
+    dil = cfg.get("dilation_rate", 1)
+    dil = dil if isinstance(dil, (list, tuple)) else (dil,)
+    if not all(isinstance(d, int) and d >= 1 for d in dil):
+        cx.unsupported(f"dilation_rate={tuple(dil)} (positive integers expected)")
     if cfg.get("groups", 1) != 1:
         cx.unsupported(f"groups={cfg['groups']} (only 1 is supported)")
 

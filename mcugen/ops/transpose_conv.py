@@ -90,8 +90,14 @@ class TransposeConv2D(Op):
         self.mult, self.shift = channel_multipliers(qi.scale, self.w_scales, qo.scale)
         # At most ceil(k / stride) taps per axis reach an output pixel.
         taps = -(-kh // self.strides[0]) * -(-kw // self.strides[1]) * cin
-        if int(np.abs(self.b_q.astype(np.int64)).max(initial=0)) + taps * 255 * 127 > INT32_MAX:
+        bound = np.abs(self.b_q.astype(np.int64)) + taps * 255 * 127
+        if int(bound.max(initial=0)) > INT32_MAX:
             raise ValueError(f"layer {self.name!r}: {taps} products per output could overflow the int32 accumulator")
+        from ..limits import _requant_ok
+
+        if not all(_requant_ok(int(a), int(s)) for a, s in zip(bound, self.shift)):
+            raise ValueError(f"layer {self.name!r}: requantizing its accumulator could overflow int32: its output "
+                             "scale is too small for its inputs and weights")
 
     def forward_int8(self, g, xs):
         qi, qo = g.q(self.inputs[0]), g.q(self.outputs[0])

@@ -13,6 +13,7 @@ from .ops.conv2d import Conv2D
 from .ops.dense import Dense
 from .ops.depthwise_conv2d import DepthwiseConv2D
 from .ops.elementwise import Elementwise
+from .ops.transpose_conv import TransposeConv2D
 
 
 def _sole_consumer(g: Graph, tensor: str, op) -> bool:
@@ -22,7 +23,7 @@ def _sole_consumer(g: Graph, tensor: str, op) -> bool:
 def fold_batchnorm(g: Graph) -> None:
     for bn in [op for op in g.ops if isinstance(op, BatchNorm)]:
         p = g.producer(bn.inputs[0])
-        if type(p) not in (Conv2D, DepthwiseConv2D, Dense) or p.activation or p.w_q is not None:
+        if type(p) not in (Conv2D, DepthwiseConv2D, Dense, TransposeConv2D) or p.activation or p.w_q is not None:
             continue
         if not _sole_consumer(g, bn.inputs[0], bn):
             continue
@@ -30,6 +31,8 @@ def fold_batchnorm(g: Graph) -> None:
         w = p.weights.astype(np.float64)
         if isinstance(p, DepthwiseConv2D):
             p.weights = w * a.reshape(w.shape[2], w.shape[3])
+        elif isinstance(p, TransposeConv2D):
+            p.weights = w * a.reshape(-1, 1, 1, 1)  # output channels first
         else:
             p.weights = w * a  # output channels are the last axis
         p.bias = (np.zeros_like(a) if p.bias is None else p.bias.astype(np.float64)) * a + b

@@ -234,6 +234,8 @@ KERAS_ROUNDTRIP = {
     "conv2d_transpose_same_s2": ((4, 4, 3), lambda x: L.Conv2DTranspose(4, 3, strides=2, padding="same")(x)),
     "conv2d_transpose_valid_relu": ((4, 5, 2), lambda x: L.Conv2DTranspose(3, (3, 2), strides=(2, 3),
                                                                            activation="relu")(x)),
+    "conv2d_transpose_batchnorm": ((3, 3, 2), lambda x: L.BatchNormalization()(
+        L.Conv2DTranspose(3, 3, strides=2, padding="same")(x))),
     "conv1d_transpose_same": ((7, 2), lambda x: L.Conv1DTranspose(3, 4, strides=2, padding="same",
                                                                   use_bias=False)(x)),
     "tcn_causal_dil2_dil4": ((20, 2), lambda x: L.Conv1D(3, 3, dilation_rate=4, padding="causal")(
@@ -260,6 +262,8 @@ def test_keras_layer_bit_exact(case, keras, layers):
     assert r.int8_err_steps <= 3, f"int8 output {r.int8_err_steps:.1f} steps from Keras"
     dilated = [op for op in r.graph.ops if getattr(op, "dilated", False)]
     assert bool(dilated) == ("dil" in case)
+    if case == "conv2d_transpose_batchnorm":
+        assert [op.kind for op in r.graph.ops] == ["transpose_conv"], "BatchNormalization not folded"
 
 
 def test_space_to_batch_alone_is_refused(tf):

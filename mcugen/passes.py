@@ -120,6 +120,8 @@ def fold_space_to_batch(g: Graph) -> None:
         conv.inputs = [src]
         conv.outputs = list(b2s.outputs)
         conv.dilation = tuple(block)
+        conv.tflite_pattern = f"SPACE_TO_BATCH_ND/{'CONV_2D' if type(conv) is Conv2D else 'DEPTHWISE_CONV_2D'}" \
+            "/BATCH_TO_SPACE_ND"
         conv.pads = tuple(pads)
         conv.computed_shape(g)  # the window fits: raises naming the layer if not
         for op in [s2b, b2s] + views + views_after + ([pad] if pad else []):

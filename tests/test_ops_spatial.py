@@ -320,3 +320,17 @@ def test_resize_beyond_tflites_tables_is_refused():
     with pytest.raises(ValueError, match="reads outside the input"):
         op.quantize(g)
     assert bilinear_rows(4, 8, False, True)[:, 2].min() >= -512
+
+
+def test_compare_knows_tflms_dilated_pattern(keras, layers, tmp_path):
+    """`mcugen compare` on TFLiteConverter's dilated Conv1D: LiteRT identical,
+    TFLM's difference named as the known one, the target met."""
+    from mcugen.compare import run_compare
+    from mcugen.pipeline import prepare
+
+    path = tmp_path / "tcn.tflite"
+    path.write_bytes(keras_tflite(keras, "conv1d_causal_dil2"))
+    r = run_compare(prepare(path), n=8, sanitize=False)
+    assert r.oracles["litert"].identical_bytes_ratio == 1.0
+    assert r.ok, r.notes
+    assert any("SPACE_TO_BATCH_ND/CONV_2D/BATCH_TO_SPACE_ND" in n and "LiteRT runs the pattern" in n for n in r.notes)

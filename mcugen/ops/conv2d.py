@@ -34,6 +34,9 @@ class Conv2D(Op):
     strides: tuple[int, int]
     pads: tuple[tuple[int, int], tuple[int, int]]  # ((top, bottom), (left, right))
     dilation: tuple[int, int] = (1, 1)  # taps dilation[0] rows, dilation[1] columns apart
+    # The TFLite operators this op stands for when a pass folded several
+    # (mcugen.passes.fold_space_to_batch), for comparisons with TFLite.
+    tflite_pattern: str | None = None
     # Integer constants, filled by quantize() (or given by a quantized model).
     w_q: np.ndarray | None = None  # int8 (KH, KW, CIN, COUT)
     w_scales: np.ndarray | None = None  # float32 (COUT,)

@@ -44,6 +44,9 @@ class DepthwiseConv2D(Op):
     strides: tuple[int, int]
     pads: tuple[tuple[int, int], tuple[int, int]]
     dilation: tuple[int, int] = (1, 1)  # taps dilation[0] rows, dilation[1] columns apart
+    # The TFLite operators this op stands for when a pass folded several
+    # (mcugen.passes.fold_space_to_batch), for comparisons with TFLite.
+    tflite_pattern: str | None = None
     w_q: np.ndarray | None = None  # int8 (KH, KW, COUT)
     w_scales: np.ndarray | None = None
     b_q: np.ndarray | None = None

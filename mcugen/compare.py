@@ -54,6 +54,11 @@ DIVERGENT = {
         "RELU6": "TFLM's int8 RELU6 clamps the input bytes and ignores the output's quantization (wrong "
         "whenever the two differ, as TFLiteConverter makes them for a standalone ReLU6); TFLite's reference "
         "kernel (LiteRT) requantizes first. mcugen matches LiteRT",
+        **{f"SPACE_TO_BATCH_ND/{conv}/BATCH_TO_SPACE_ND": "TFLiteConverter's dilated convolution: the file "
+           "records the batch of block x block images as 1 (left to run time), which TFLM never resizes, and "
+           "TFLM's SPACE_TO_BATCH_ND pads with a value its Prepare never sets; LiteRT runs the pattern as "
+           "written. mcugen folds it into one dilated convolution and matches LiteRT"
+           for conv in ("CONV_2D", "DEPTHWISE_CONV_2D")},
     },
 }
 
@@ -157,6 +162,7 @@ def run_compare(p: Prepared, n: int = 100, sanitize: bool = True, litert_resolve
             theirs = run.tensors[tm.tensor_index[out]].reshape(y.shape).astype(np.int8)
             vals[out] = theirs
             index, opname = tm.op_info.get(op.name, (-1, op.kind))
+            opname = getattr(op, "tflite_pattern", None) or opname
             e2e, e2e_diff = _ratio(got, theirs)
             local, _ = _ratio(y, theirs)
             agreement.layers.append(LayerAgreement(op.name, opname, index, e2e, e2e_diff, local))

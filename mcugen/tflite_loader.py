@@ -608,7 +608,7 @@ class _Loader:
     def is_shape_op(self, op, name: str) -> bool:
         """Int32 arithmetic on shapes (folded), not a layer of the model."""
         outs = [int(i) for i in (op.outputs if op.outputs is not None else [])]
-        if name in ("CONCATENATION", "PACK", "STRIDED_SLICE"):  # on int8 tensors: layers (mcugen/ops)
+        if name in ("CONCATENATION", "PACK", "STRIDED_SLICE", "RESHAPE"):  # on int8 tensors: layers (mcugen/ops)
             return bool(outs) and self.type_name(self.tensors[outs[0]].type) == "INT32"
         return name in FOLDED_OPS
 
@@ -639,6 +639,8 @@ class _Loader:
             self.consts[out] = np.prod(vals[0], axis=axes, keepdims=keep).astype(vals[0].dtype)
         elif name == "CONCATENATION":
             self.consts[out] = np.concatenate([np.atleast_1d(v) for v in vals], axis=int(opts.axis))
+        elif name == "RESHAPE":  # a scalar made a vector on its way to a shape (Conv1DTranspose)
+            self.consts[out] = np.reshape(vals[0], self.full_shape(out))
         if not self.is_dynamic(out):
             want = tuple(int(d) for d in self.tensors[out].shape)
             if tuple(np.shape(self.consts[out])) != want and not (want == () and np.size(self.consts[out]) == 1):
@@ -701,7 +703,9 @@ class _Loader:
             raise McugenError(f"{self.where}: the model computes nothing (no operator between input and output)")
         if self.g.outputs[0] == self.g.inputs[0]:
             raise McugenError(f"{self.where}: the model's output is its input (nothing is computed)")
-        self.g.prune()
+        from .passes import fold_space_to_batch
+
+        fold_space_to_batch(self.g)
         for op in self.g.ops:
             try:
                 op.quantize(self.g)

@@ -30,10 +30,13 @@ def same_padding(size: int, k: int, stride: int) -> tuple[int, int, int]:
     return out, total // 2, total - total // 2
 
 
-def padding_2d(hw, k, stride, padding: str):
-    """(out_h, out_w, (top, bottom), (left, right)) for 'valid' or 'same'."""
+def padding_2d(hw, k, stride, padding: str, dilation=(1, 1)):
+    """(out_h, out_w, (top, bottom), (left, right)) for 'valid' or 'same'; a
+    dilated kernel counts as its extent, (k - 1) * dilation + 1 (TFLite's
+    ComputePaddingHeightWidth, Keras' conv_output_length)."""
     outs, pads = [], []
-    for size, kk, s in zip(hw, k, stride):
+    for size, kk, s, d in zip(hw, k, stride, dilation):
+        kk = (kk - 1) * d + 1
         if padding == "same":
             o, a, b = same_padding(size, kk, s)
         else:
@@ -43,11 +46,13 @@ def padding_2d(hw, k, stride, padding: str):
     return outs[0], outs[1], pads[0], pads[1]
 
 
-def windows(x: np.ndarray, k, stride, pads, fill) -> np.ndarray:
-    """(N,H,W,C) -> (N,OH,OW,C,KH,KW) windows after padding with ``fill``."""
+def windows(x: np.ndarray, k, stride, pads, fill, dilation=(1, 1)) -> np.ndarray:
+    """(N,H,W,C) -> (N,OH,OW,C,KH,KW) windows after padding with ``fill``;
+    with dilation d a window spans (k - 1) * d + 1 pixels and takes every d-th."""
     xp = np.pad(x, ((0, 0), pads[0], pads[1], (0, 0)), constant_values=fill)
-    win = sliding_window_view(xp, tuple(k), axis=(1, 2))
-    return win[:, :: stride[0], :: stride[1]]
+    extent = tuple((kk - 1) * d + 1 for kk, d in zip(k, dilation))
+    win = sliding_window_view(xp, extent, axis=(1, 2))
+    return win[:, :: stride[0], :: stride[1], :, :: dilation[0], :: dilation[1]]
 
 
 # TFLiteConverter's floor under a weight range (ExpandVerySmallRange in its

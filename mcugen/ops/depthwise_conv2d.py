@@ -22,19 +22,31 @@ from .common import (
     to_nhwc,
     windows,
 )
-from .conv2d import Conv2D, _pair, check_conv_config, conv_pads
+from .conv2d import (
+    Conv2D,
+    _pair,
+    check_conv_config,
+    check_dilated_window,
+    conv_pads,
+    describe_dilation,
+    dilated_output_shape,
+    is_dilated,
+)
 
 
 @dataclass(kw_only=True)
 class DepthwiseConv2D(Op):
     kind: ClassVar[str] = "depthwise_conv2d"
-    kernel: ClassVar[str] = "depthwise_conv2d"
     fusable: ClassVar[bool] = True
 
     weights: np.ndarray  # float (KH, KW, CIN, MULT), as Keras stores it
     bias: np.ndarray | None
     strides: tuple[int, int]
     pads: tuple[tuple[int, int], tuple[int, int]]
+    dilation: tuple[int, int] = (1, 1)  # taps dilation[0] rows, dilation[1] columns apart
+    # The TFLite operators this op stands for when a pass folded several
+    # (mcugen.passes.fold_space_to_batch), for comparisons with TFLite.
+    tflite_pattern: str | None = None
     w_q: np.ndarray | None = None  # int8 (KH, KW, COUT)
     w_scales: np.ndarray | None = None
     b_q: np.ndarray | None = None
@@ -46,10 +58,24 @@ class DepthwiseConv2D(Op):
     def multiplier(self) -> int:
         return int(self.weights.shape[3])
 
+    @property
+    def ksize(self):
+        return self.weights.shape[:2]
+
+    @property
+    def dilated(self) -> bool:
+        """Run by the generic dilated kernel (the per-family depthwise
+        kernels assume dilation 1)."""
+        return is_dilated(self.ksize, self.dilation)
+
+    @property
+    def kernel(self) -> str:
+        return "depthwise_conv2d_dilated" if self.dilated else "depthwise_conv2d"
+
     def forward_float(self, g, xs):
         x = to_nhwc(xs[0].astype(np.float64))
         kh, kw, cin, dm = self.weights.shape
-        win = windows(x, (kh, kw), self.strides, self.pads, 0.0)  # N,OH,OW,C,KH,KW
+        win = windows(x, (kh, kw), self.strides, self.pads, 0.0, self.dilation)  # N,OH,OW,C,KH,KW
         y = np.einsum("nhwcij,ijcm->nhwcm", win, self.weights.astype(np.float64))
         y = y.reshape(y.shape[:3] + (cin * dm,))
         if self.bias is not None:
@@ -68,13 +94,14 @@ class DepthwiseConv2D(Op):
         self.mult, self.shift = channel_multipliers(qi.scale, self.w_scales, qo.scale)
         w_sums = self.w_q.astype(np.int64).sum(axis=(0, 1))
         self.b_eff = fold_input_offset(self.name, self.b_q, w_sums, qi.zero_point, kh * kw)
+        check_dilated_window(self, g)
 
     def forward_int8(self, g, xs):
         qi, qo = g.q(self.inputs[0]), g.q(self.outputs[0])
         x = to_nhwc(xs[0])
         kh, kw, cout = self.w_q.shape
         dm = self.multiplier
-        win = windows(x.astype(np.int64) - qi.zero_point, (kh, kw), self.strides, self.pads, 0)
+        win = windows(x.astype(np.int64) - qi.zero_point, (kh, kw), self.strides, self.pads, 0, self.dilation)
         w = self.w_q.astype(np.int64).reshape(kh, kw, cout // dm, dm)
         acc = np.einsum("nhwcij,ijcm->nhwcm", win, w)
         acc = acc.reshape(acc.shape[:3] + (cout,)) + self.b_q.astype(np.int64)
@@ -97,6 +124,15 @@ class DepthwiseConv2D(Op):
         kh, kw, _ = self.w_q.shape
         bias = c.const(self, "b") if self.has_bias() else "NULL"
         lo, hi = self.act_range(g)
+        if self.dilated:
+            return (
+                f"mcg_depthwise_conv2d_dilated_s8({c.tensor(self.inputs[0])}, {c.tensor(self.outputs[0])}, "
+                f"{c.const(self, 'w')}, {bias}, {c.const(self, 'm')}, {c.const(self, 's')}, "
+                f"{ih}, {iw}, {ic}, {oh}, {ow}, {oc}, {kh}, {kw}, {self.strides[0]}, {self.strides[1]}, "
+                f"{self.pads[0][0]}, {self.pads[1][0]}, {self.dilation[0]}, {self.dilation[1]}, "
+                f"{self.multiplier}, {g.q(self.inputs[0]).zero_point}, "
+                f"{g.q(self.outputs[0]).zero_point}, {lo}, {hi});"
+            )
         return (
             f"mcg_depthwise_conv2d_s8({c.tensor(self.inputs[0])}, {c.tensor(self.outputs[0])}, "
             f"{c.const(self, 'w')}, {bias}, {c.const(self, 'm')}, {c.const(self, 's')}, "
@@ -104,6 +140,10 @@ class DepthwiseConv2D(Op):
             f"{self.pads[0][0]}, {self.pads[1][0]}, {self.multiplier}, {g.q(self.inputs[0]).zero_point}, "
             f"{g.q(self.outputs[0]).zero_point}, {lo}, {hi});"
         )
+
+    def computed_shape(self, g):
+        kh, kw, cin, dm = self.weights.shape
+        return dilated_output_shape(self, g, (kh, kw), cin * dm)
 
     def macs(self, g):
         kh, kw = self.weights.shape[:2]
@@ -115,7 +155,7 @@ class DepthwiseConv2D(Op):
     def describe(self):
         kh, kw = self.weights.shape[:2]
         dm = f" x{self.multiplier}" if self.multiplier > 1 else ""
-        return f"{kh}x{kw} /{self.strides[0]}x{self.strides[1]}{dm}"
+        return f"{kh}x{kw} /{self.strides[0]}x{self.strides[1]}{dm}{describe_dilation(self)}"
 
 
 def _common(layer, cx):
@@ -123,36 +163,38 @@ def _common(layer, cx):
     check_conv_config(cx, cfg)
     one_d = type(layer).__name__.endswith("1D")
     strides = _pair(cfg["strides"], one_d)
-    return cfg, one_d, strides
+    return cfg, one_d, strides, _pair(cfg.get("dilation_rate", 1), one_d)
 
 
 @keras_layer("DepthwiseConv2D", "DepthwiseConv1D")
 def from_keras(layer, cx):
-    cfg, one_d, strides = _common(layer, cx)
+    cfg, one_d, strides, dilation = _common(layer, cx)
     weights = layer.get_weights()
     w = weights[0][np.newaxis] if one_d else weights[0]
     bias = weights[1] if cfg.get("use_bias", True) else None
     hw = as_hwc(cx.g.shape(cx.inputs[0]))[:2]
-    pads = conv_pads(cx, cfg, hw, w.shape[:2], strides)
-    op = DepthwiseConv2D(name=cx.name, inputs=[cx.inputs[0]], outputs=[], weights=w, bias=bias, strides=strides, pads=pads)
+    pads = conv_pads(cx, cfg, hw, w.shape[:2], strides, dilation)
+    op = DepthwiseConv2D(name=cx.name, inputs=[cx.inputs[0]], outputs=[], weights=w, bias=bias, strides=strides,
+                         pads=pads, dilation=dilation)
     add_with_activation(cx, op, keras_activation(cx, cfg))
 
 
 @keras_layer("SeparableConv2D", "SeparableConv1D")
 def separable_from_keras(layer, cx):
-    cfg, one_d, strides = _common(layer, cx)
+    cfg, one_d, strides, dilation = _common(layer, cx)
     weights = layer.get_weights()
     dw, pw = weights[0], weights[1]
     bias = weights[2] if cfg.get("use_bias", True) else None
     if one_d:
         dw, pw = dw[np.newaxis], pw[np.newaxis]
     hw = as_hwc(cx.g.shape(cx.inputs[0]))[:2]
-    pads = conv_pads(cx, cfg, hw, dw.shape[:2], strides)
+    pads = conv_pads(cx, cfg, hw, dw.shape[:2], strides, dilation)
     out_shape = cx.g.shape(cx.output)
     mid = cx.tmp(out_shape[:-1] + (dw.shape[2] * dw.shape[3],), "depthwise")
     cx.add(
         DepthwiseConv2D(
-            name=f"{cx.name}_depthwise", inputs=[cx.inputs[0]], outputs=[mid], weights=dw, bias=None, strides=strides, pads=pads
+            name=f"{cx.name}_depthwise", inputs=[cx.inputs[0]], outputs=[mid], weights=dw, bias=None, strides=strides,
+            pads=pads, dilation=dilation
         )
     )
     op = Conv2D(name=f"{cx.name}_pointwise", inputs=[mid], outputs=[], weights=pw, bias=bias, strides=(1, 1), pads=((0, 0), (0, 0)))
@@ -165,7 +207,7 @@ def from_tflite(cx):
     multiplier, scales along axis 3; TFLM's DepthwiseConvPerChannel."""
     from .conv2d import tflite_conv_config, tflite_pads
 
-    strides = tflite_conv_config(cx)
+    strides, dilation = tflite_conv_config(cx)
     src = cx.input(0)
     w, scales = cx.weights(1, channel_axis=3)
     _, kh, kw, cout = w.shape
@@ -183,7 +225,8 @@ def from_tflite(cx):
         weights=weights.reshape(kh, kw, cin, dm),
         bias=bias,
         strides=strides,
-        pads=tflite_pads(cx, as_hwc(cx.g.shape(src))[:2], (kh, kw), strides),
+        pads=tflite_pads(cx, as_hwc(cx.g.shape(src))[:2], (kh, kw), strides, dilation),
+        dilation=dilation,
         w_q=w_q,
         w_scales=scales,
         b_q=b_q,

@@ -195,6 +195,8 @@ KERAS_CASES = {
     "subtract_relu6": ((10,), lambda x: L.ReLU(max_value=6.0)(L.Subtract()([L.Dense(6)(x), L.Dense(6)(x)]))),
     "maximum": ((5, 5, 3), lambda x: L.Maximum()([conv(3, 3, padding="same")(x), x])),
     "minimum_bcast_channel": ((4, 4, 3), lambda x: L.Minimum()([gap(conv(3, 1)(x)), x])),
+    # a sigmoid's fixed output quantization cannot hold the other input: requantized first
+    "maximum_sigmoid": ((9,), lambda x: L.Maximum()([L.Dense(4)(x), L.Dense(4, activation="sigmoid")(x)])),
     "maximum_three": ((9,), lambda x: L.Maximum()([L.Dense(4)(x), L.Dense(4)(x), L.Dense(4)(x)])),
     "average": ((5, 5, 3), lambda x: L.Average()([conv(3, 3, padding="same")(x), x])),
     "average_three": ((9,), lambda x: L.Average()([L.Dense(4)(x), L.Dense(4)(x), L.Dense(4)(x)])),

@@ -59,7 +59,26 @@ def from_tflite(cx):
     cx.add(MinMax(name=cx.name, inputs=[a, b], outputs=[cx.output], fn=cx.opname.lower()))
 
 
+def free_scale(cx, t: str) -> str:
+    """t, or where t's quantization is fixed by the op that writes it
+    (sigmoid, tanh, softmax: it could not hold the other inputs' range) a
+    requantized copy of it, as TFLiteConverter inserts (QUANTIZE int8 ->
+    int8), so that the inputs and the output of a Maximum can share one."""
+    from .tflite_lut import TFLiteLut
+
+    p = cx.g.producer(t)
+    if p is None or p.fixed_output_qparams(cx.g) is None:
+        return t
+    copy = cx.tmp(cx.g.shape(t), "requantized")
+    cx.add(TFLiteLut(name=f"{cx.name}_requantize", inputs=[t], outputs=[copy], fn="requantize"))
+    return copy
+
+
+def keras_minmax(cx, fn: str) -> None:
+    merge_chain(cx, lambda name, ins, last: MinMax(name=name, inputs=[free_scale(cx, t) for t in ins], outputs=[],
+                                                   fn=fn))
+
+
 @keras_layer("Maximum", "Minimum")
 def from_keras(layer, cx):
-    fn = type(layer).__name__.lower()
-    merge_chain(cx, lambda name, ins, last: MinMax(name=name, inputs=ins, outputs=[], fn=fn))
+    keras_minmax(cx, type(layer).__name__.lower())

@@ -218,3 +218,42 @@ def test_keras_binary_layers(case, keras, layers):
     assert r.float_err < 1e-5, f"float IR differs from Keras by {r.float_err}"
     assert r.exact, f"C differs from the int8 reference, first at layer {r.first_mismatch!r}"
     assert r.int8_err_steps <= 6, f"int8 output {r.int8_err_steps:.2f} steps away from float"
+
+
+def test_broadcast_walk_compresses_and_refuses_beyond_four_dimensions():
+    """The C walk: dimensions merged where both inputs advance alike, the
+    strides of each input (0 where broadcast); five alternating dimensions
+    are refused by name, not miscomputed."""
+    from mcugen.errors import UnsupportedLayer
+    from mcugen.ir import Graph
+    from mcugen.ops.broadcast import check_pair, walk
+
+    w = walk((4, 4, 3), (1, 1, 3), (4, 4, 3))
+    assert (w.dims, w.a_strides, w.b_strides, w.out_strides) == ([16, 3], [3, 1], [0, 1], [3, 1])
+    w = walk((4, 4, 3), (4, 1, 3), (4, 4, 3))
+    assert (w.dims, w.a_strides, w.b_strides) == ([4, 4, 3], [12, 3, 1], [3, 0, 1])
+    w = walk((1,), (4, 4, 3), (4, 4, 3))
+    assert (w.dims, w.a_strides, w.b_strides) == ([48], [0], [1])
+
+    class Cx:
+        g = Graph("g")
+
+        def unsupported(self, detail):
+            raise UnsupportedLayer(f"layer 'x': unsupported {detail}")
+
+    cx = Cx()
+    cx.g.add_tensor("a", (2, 1, 2, 1, 2))
+    cx.g.add_tensor("b", (2, 2, 1, 2, 1))
+    cx.g.add_tensor("c", (3,))
+    with pytest.raises(UnsupportedLayer, match="over 5 alternating dimensions"):
+        check_pair(cx, "a", "b")
+    with pytest.raises(UnsupportedLayer, match="do not broadcast"):
+        check_pair(cx, "a", "c")
+
+
+def test_tflite_sub_of_a_constant_is_refused_by_name(keras, layers):
+    tm_bytes = convert(keras, (6,), lambda x: L.Lambda(lambda t: 0.5 - t)(L.Dense(6)(x)), "rsub")
+    from mcugen.errors import UnsupportedLayer
+
+    with pytest.raises(UnsupportedLayer, match=r"SUB .*unsupported a constant operand"):
+        graph_from_tflite(tm_bytes, "rsub", "rsub")

@@ -70,7 +70,7 @@ def free_scale(cx, t: str) -> str:
     if p is None or p.fixed_output_qparams(cx.g) is None:
         return t
     copy = cx.tmp(cx.g.shape(t), "requantized")
-    cx.add(TFLiteLut(name=f"{cx.name}_requantize", inputs=[t], outputs=[copy], fn="requantize"))
+    cx.add(TFLiteLut(name=copy, inputs=[t], outputs=[copy], fn="requantize"))
     return copy
 
 

@@ -10,7 +10,9 @@ import contextlib
 import json
 import os
 import re
+import shutil
 import sys
+import tempfile
 import zipfile
 from pathlib import Path
 
@@ -18,6 +20,8 @@ from .errors import McugenError, UnsupportedLayer, one_line
 from .ir import Graph
 from .limits import MAX_DIM, MAX_TENSOR_BYTES, check_input_file, check_shape, shown
 from .ops import KERAS_CONVERTERS, supported_layers
+from .ops.tfoplambda import keras_class as tfoplambda_class
+from .ops.tfoplambda import rewrite_config as rewrite_tfoplambda
 
 MODEL_SUFFIXES = (".h5", ".hdf5", ".keras")
 
@@ -149,14 +153,26 @@ def load_keras_model(path: str | Path):
     # Refuse unsupported layers before Keras deserializes them (a Lambda
     # would otherwise fail in safe mode with a message naming no layer).
     config = _saved_config(path)
+    tf_ops = rewrite_tfoplambda(config)  # Keras 2's arithmetic TFOpLambda layers, or refused by name
     _refuse(_saved_layers(config))
     _refuse_unmappable(config)
     check_config_sizes(config)
     keras = import_keras()
-    try:
-        model = keras.models.load_model(str(path), compile=False, custom_objects=_keras2_compat(keras, config))
-    except Exception as e:  # Keras raises many kinds for a corrupt file
-        raise McugenError(f"{shown(path)}: cannot be read as a Keras model ({shown(load_error_reason(e))})") from None
+    objects = _keras2_compat(keras, config)
+    with tempfile.TemporaryDirectory() as tmp:
+        if tf_ops:  # read a copy holding the rewritten config
+            import h5py
+
+            objects["TFOpLambda"] = tfoplambda_class(keras)
+            copy = Path(tmp) / path.name
+            shutil.copyfile(path, copy)
+            with h5py.File(copy, "r+") as f:
+                f.attrs["model_config"] = json.dumps(config)
+        try:
+            model = keras.models.load_model(str(copy if tf_ops else path), compile=False, custom_objects=objects)
+        except Exception as e:  # Keras raises many kinds for a corrupt file
+            raise McugenError(f"{shown(path)}: cannot be read as a Keras model ({shown(load_error_reason(e))})"
+                              ) from None
     return model
 
 

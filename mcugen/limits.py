@@ -203,7 +203,9 @@ def check_requantization(g, op, where: str) -> None:
                                   "could overflow int32: its output scale is too small for its inputs and weights")
         return
     params = getattr(op, "params", None)
-    if op.kind in ("add", "const_binary") and params is not None:
+    if hasattr(op, "requant_bounds") and params is not None:  # the op says what it requantizes
+        shifts = op.requant_bounds()
+    elif op.kind in ("add", "const_binary") and params is not None:
         if len(params) == 3:  # add: inputs (x + offset) << 20 rescaled by multipliers < 1, summed
             (_, s1), (_, s2), (_, so) = params
             shifts = [(255 << 20, s1), (255 << 20, s2), (2 * (255 << 20) + 2, so)]

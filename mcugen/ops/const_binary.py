@@ -127,17 +127,15 @@ def _suffix_broadcastable(const_shape, shape) -> bool:
 
 
 def binary_from_tflite(cx, fn: str):
-    """ADD / MUL: two run-time tensors (ADD only, same shape) or one and a constant."""
+    """ADD / MUL: two run-time tensors, broadcast (``add.py``, ``binary.py``),
+    or one and a constant."""
     consts = [k for k in (0, 1) if cx.is_const(k)]
     if len(consts) == 2:
         cx.unsupported("both operands constant")
     if not consts:
-        if fn != "add":
-            cx.unsupported("MUL of two run-time tensors (MUL by a constant is supported)")
-        a, b = cx.input(0), cx.input(1)
-        if cx.g.shape(a) != cx.g.shape(b):
-            cx.unsupported(f"broadcasting {cx.g.shape(a)} + {cx.g.shape(b)} between run-time tensors")
-        cx.add(Add(name=cx.name, inputs=[a, b], outputs=[cx.output], activation=cx.activation))
+        from .binary import binary_from_tflite as two_tensors
+
+        two_tensors(cx, fn)
         return
     k = consts[0]
     x = cx.input(1 - k)

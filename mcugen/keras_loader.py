@@ -327,7 +327,7 @@ def graph_from_keras(model, name: str) -> Graph:
         n_ops = len(g.ops)
         try:
             KERAS_CONVERTERS[type(layer).__name__](layer, cx)
-            from .tflite_loader import check_op_shapes
+            from .shapes import check_op_shapes
 
             for op in g.ops[n_ops:]:  # Keras' output shape must be the one the op computes
                 check_op_shapes(g, op)

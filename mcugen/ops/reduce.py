@@ -103,7 +103,7 @@ class Reduce(Op):
         return f"{self.mode} over axes {self.axes}"
 
 
-@tflite_op("MEAN", "REDUCE_MAX")
+@tflite_op("MEAN", "REDUCE_MAX", options="ReducerOptions")
 def from_tflite(cx):
     mode = "mean" if cx.opname == "MEAN" else "max"
     src = cx.input(0)

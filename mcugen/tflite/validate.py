@@ -1,0 +1,213 @@
+"""What is checked in a ``.tflite`` file before anything is converted: every
+index in range, shapes and sizes within what mcugen plans for, quantization
+parameters a kernel can use, each operator's options of its own type with
+sane values, operators in graph order. A check refuses only what would make
+the generated C wrong."""
+from __future__ import annotations
+
+import numpy as np
+
+from ..errors import McugenError, UnsupportedLayer
+from ..limits import MAX_DIM, MAX_TENSOR_BYTES
+from ..ops import TFLITE_OPTIONS
+from .fold import is_shape_op
+from .reader import DTYPES, TFLiteFile, enum_names
+
+# The options of ops that have no converter file (folded at build time, or
+# dropped at the model's edge), as the registry's TFLITE_OPTIONS holds them
+# for the others: (the BuiltinOptions table they carry, or None for any;
+# whether it is read, so a file without it is refused).
+OPTIONS = {
+    "SHAPE": ("ShapeOptions", False), "STRIDED_SLICE": ("StridedSliceOptions", False),
+    "PACK": ("PackOptions", True), "GATHER": ("GatherOptions", False), "REDUCE_PROD": ("ReducerOptions", False),
+    "DEQUANTIZE": ("DequantizeOptions", False),
+}
+
+
+def validate(f: TFLiteFile) -> None:
+    """Indices of tensors, buffers and operator codes in range; tensor
+    shapes and sizes within what mcugen plans for; quantization parameters
+    finite, positive, in range; each operator's options of its own type with
+    sane values; operators in graph order (every run-time input written
+    before it is read, each tensor written once: no cycle)."""
+    S, where = f.S, f.where
+    buffers = f.model.buffers or []
+    n_t = len(f.tensors)
+    codes = f.model.operatorCodes or []
+    option_names = enum_names(S.BuiltinOptions)
+    for i, t in enumerate(f.tensors):
+        what = f"tensor {f.tname(i)!r}"
+        if t.buffer is None or not 0 <= int(t.buffer) < max(len(buffers), 1):
+            f.corrupt(f"{what} refers to buffer {t.buffer} of {len(buffers)}")
+        shape = [int(d) for d in (t.shape if t.shape is not None else [])]
+        if len(shape) > 6:
+            raise UnsupportedLayer(f"{where}: {what} has rank {len(shape)} (at most 6)")
+        for d in shape:
+            if d < 1:
+                f.corrupt(f"{what} has dimension {d} in shape {tuple(shape)}")
+            if d > MAX_DIM:
+                raise UnsupportedLayer(f"{where}: {what}: dimension {d:,} in shape {tuple(shape)} is over "
+                                       f"{MAX_DIM:,}, the largest the kernels represent (int16)")
+        n = 1
+        for d in shape:
+            n *= d
+        if n * np.dtype(DTYPES.get(f.type_name(t.type), np.int8)).itemsize > 4 * MAX_TENSOR_BYTES:
+            raise UnsupportedLayer(f"{where}: {what} of shape {tuple(shape)} holds {n:,} values, "
+                                   f"more than mcugen plans for")
+        _quantization(f, i, t, shape)
+    for k, op in enumerate(f.ops):
+        if op.opcodeIndex is None or not 0 <= int(op.opcodeIndex) < len(codes):
+            f.corrupt(f"operator #{k} uses operator code {op.opcodeIndex} of {len(codes)}")
+        for kind, lst, lo in (("input", op.inputs, -1), ("output", op.outputs, 0)):
+            for j in (list(lst) if lst is not None else []):
+                if not lo <= int(j) < n_t:
+                    f.corrupt(f"operator #{k} has {kind} tensor index {int(j)} ({n_t} tensors)")
+        if op.outputs is None or not len(op.outputs):
+            f.corrupt(f"operator #{k} has no output")
+    for kind, lst in (("input", f.sg.inputs), ("output", f.sg.outputs)):
+        for j in (list(lst) if lst is not None else []):
+            if not 0 <= int(j) < n_t:
+                f.corrupt(f"the model's {kind} is tensor index {int(j)} ({n_t} tensors)")
+    for k, op in enumerate(f.ops):
+        name = f.opname(op)
+        want, required = TFLITE_OPTIONS.get(name, OPTIONS.get(name, (None, False)))
+        have = option_names.get(int(op.builtinOptionsType or 0), "?")
+        if want is not None and have != "NONE" and have != want:
+            f.corrupt(f"operator #{k} {name} carries {have}, not {want}")
+        if required and (have == "NONE" or op.builtinOptions is None):
+            f.corrupt(f"operator #{k} {name} has no {want}")
+        _options(f, k, name, op)
+    _order(f)
+
+
+def _quantization(f: TFLiteFile, i: int, t, shape: list[int]) -> None:
+    q = t.quantization
+    if q is None or q.scale is None or len(q.scale) == 0:
+        return
+    what = f"tensor {f.tname(i)!r}"
+    tname = f.type_name(t.type)
+    scales = np.asarray(q.scale, dtype=np.float64).reshape(-1)
+    zps = np.asarray(q.zeroPoint if q.zeroPoint is not None else [], dtype=np.float64).reshape(-1)
+    if not np.all(np.isfinite(scales)) or np.any(scales <= 0) or np.any(np.float32(scales) <= 0) \
+            or not np.all(np.isfinite(scales.astype(np.float32))):
+        bad = scales[~(np.isfinite(scales) & (scales > 0))]
+        raise McugenError(f"{f.where}: {what} has scale {float(bad[0]) if bad.size else float(scales[0])!r} "
+                          "(scales must be finite, positive float32 values)")
+    if np.any(scales < 1e-30) or np.any(scales > 1e30):
+        raise McugenError(f"{f.where}: {what} has scale {float(scales[(scales < 1e-30) | (scales > 1e30)][0])!r}"
+                          " (outside [1e-30, 1e30])")
+    if zps.size not in (0, 1, scales.size):
+        f.corrupt(f"{what} has {scales.size} scales and {zps.size} zero points")
+    if scales.size > 1:
+        qdim = int(q.quantizedDimension or 0)
+        if not 0 <= qdim < len(shape) or shape[qdim] != scales.size:
+            f.corrupt(f"{what} of shape {tuple(shape)} has {scales.size} scales along axis {qdim}")
+    if tname == "INT8" and zps.size and (zps.min() < -128 or zps.max() > 127):
+        raise McugenError(f"{f.where}: {what} has zero point {int(zps[(zps < -128) | (zps > 127)][0])} "
+                          "(an int8 tensor's must be in [-128, 127])")
+    if tname == "INT32" and zps.size and np.any(zps != 0):
+        raise McugenError(f"{f.where}: {what} (int32) has zero point {int(zps[zps != 0][0])} (0 expected)")
+
+
+def _options(f: TFLiteFile, k: int, name: str, op) -> None:
+    o = op.builtinOptions
+    if o is None:
+        return
+    where = f"operator #{k} {name}"
+
+    def positive(field: str) -> None:
+        v = getattr(o, field, 1)
+        if v is None or not 1 <= int(v) <= MAX_DIM:
+            raise McugenError(f"{f.where}: {where}: {field} {v} (must be in [1, {MAX_DIM:,}])")
+
+    if name in ("CONV_2D", "DEPTHWISE_CONV_2D"):
+        for fld in ("strideH", "strideW", "dilationHFactor", "dilationWFactor"):
+            positive(fld)
+        if name == "DEPTHWISE_CONV_2D":
+            dm = int(getattr(o, "depthMultiplier", 1) or 0)
+            if not 0 <= dm <= MAX_DIM:
+                raise McugenError(f"{f.where}: {where}: depth multiplier {dm}")
+    if name in ("MAX_POOL_2D", "AVERAGE_POOL_2D"):
+        for fld in ("strideH", "strideW", "filterHeight", "filterWidth"):
+            positive(fld)
+    if name in ("CONV_2D", "DEPTHWISE_CONV_2D", "MAX_POOL_2D", "AVERAGE_POOL_2D"):
+        if f.padding_names.get(int(o.padding or 0)) not in ("SAME", "VALID"):
+            raise McugenError(f"{f.where}: {where}: unknown padding {o.padding}")
+    if hasattr(o, "fusedActivationFunction"):
+        code = int(o.fusedActivationFunction or 0)
+        if code not in f.activation_names:
+            raise McugenError(f"{f.where}: {where}: unknown fused activation {code}")
+    if name in ("CONCATENATION", "PACK", "GATHER"):
+        rank = max((len(f.tensors[int(j)].shape) if f.tensors[int(j)].shape is not None else 0)
+                   for j in list(op.inputs if op.inputs is not None else []) + [int(op.outputs[0])]
+                   if int(j) >= 0)
+        axis = int(getattr(o, "axis", 0) or 0)
+        if not -rank - 1 <= axis <= rank:
+            raise McugenError(f"{f.where}: {where}: axis {axis} for tensors of rank {rank}")
+    if name == "SOFTMAX":
+        beta = float(o.beta)
+        if not (np.isfinite(beta) and 0 < beta <= 1e6):
+            raise McugenError(f"{f.where}: {where}: beta {beta!r} (must be finite and positive)")
+    if name == "LEAKY_RELU":
+        alpha = float(o.alpha)
+        if not (np.isfinite(alpha) and abs(alpha) <= 1e6):
+            raise McugenError(f"{f.where}: {where}: alpha {alpha!r} (must be finite)")
+
+
+def _order(f: TFLiteFile) -> None:
+    """Each operator reads only tensors written before it (the model input,
+    constants, outputs of earlier operators) and writes tensors nothing
+    wrote before: the file's order is a topological order, so it has no
+    cycle."""
+    buffers = f.model.buffers or []
+
+    def has_data(i: int) -> bool:
+        b = int(f.tensors[i].buffer or 0)
+        if not 0 < b < len(buffers):
+            return False
+        buf = buffers[b]
+        return (buf.data is not None and len(buf.data) > 0) or int(getattr(buf, "size", 0) or 0) > 0
+
+    written = {int(j) for j in (f.sg.inputs if f.sg.inputs is not None else [])}
+    written |= {i for i in range(len(f.tensors)) if has_data(i)}
+    for k, op in enumerate(f.ops):
+        for j in (int(j) for j in (op.inputs if op.inputs is not None else [])):
+            if j >= 0 and j not in written:
+                f.corrupt(f"operator #{k} {f.opname(op)} reads tensor {f.tname(j)!r} before any "
+                          "operator writes it (operators out of order, or a cycle)")
+        for j in (int(j) for j in op.outputs):
+            if j in written:
+                f.corrupt(f"operator #{k} {f.opname(op)} writes tensor {f.tname(j)!r}, which is "
+                          "already written (the model input, a constant, or an earlier output)")
+            written.add(j)
+    for j in (int(j) for j in (f.sg.outputs if f.sg.outputs is not None else [])):
+        if j not in written:
+            f.corrupt(f"the model's output {f.tname(j)!r} is written by no operator")
+
+
+def check_int8(f: TFLiteFile, consts: dict, names: list[str], edge_in: int | None, edge_out: int | None) -> None:
+    """Refuse float, dynamic-range, 16x8 and uint8 models with one line."""
+    int8_weights = any(f.type_name(f.tensors[i].type) == "INT8" for i in consts)
+    for k, (op, name) in enumerate(zip(f.ops, names)):
+        if k in (edge_in, edge_out) or is_shape_op(f, op, name):
+            continue
+        for i in list(op.inputs if op.inputs is not None else []) + list(op.outputs if op.outputs is not None else []):
+            i = int(i)
+            tname = f.type_name(f.tensors[i].type) if i >= 0 else "INT8"
+            if tname in ("INT8", "INT32"):  # int32: biases, axes, shapes (checked by each converter)
+                continue
+            what = f.tensor_names[i]
+            if tname in ("FLOAT32", "FLOAT16"):
+                kind = ("a dynamic-range quantized model (int8 weights, float activations)" if int8_weights
+                        else "a float model")
+            elif tname == "INT16":
+                kind = "a 16x8 quantized model (int16 activations)"
+            elif tname == "UINT8":
+                kind = "a uint8 quantized model"
+            else:
+                kind = f"a model with {tname} tensors"
+            raise McugenError(
+                f"{f.where}: not a fully int8-quantized model: {kind}; tensor {what!r} of op #{k} {name} "
+                f"is {tname.lower()}. Convert with TFLiteConverter, optimizations=[tf.lite.Optimize.DEFAULT], "
+                "a representative_dataset and int8 input and output types (or use --quantizer tflite)"
+            )

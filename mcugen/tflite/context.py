@@ -63,6 +63,8 @@ class OpContext:
         i = self.tensor_index(k)
         if i < 0 or i in self.loader.consts:
             self.unsupported(f"a constant as input {k} (a run-time tensor is expected there)")
+        if self.loader.tensors[i].isVariable:
+            self.unsupported(f"a variable tensor as input {k} (state kept between invocations)")
         return self.loader.ir_tensor(i)
 
     def tshape(self, k: int) -> tuple[int, ...]:

@@ -13,11 +13,12 @@ FOLDED_OPS = ("SHAPE", "STRIDED_SLICE", "PACK", "GATHER", "REDUCE_PROD")
 
 
 def is_shape_op(f, op, name: str) -> bool:
-    """Int32 arithmetic on shapes (folded), not a layer of the model."""
-    if name in FOLDED_OPS:
-        return True
+    """Int32 arithmetic on shapes (folded), not a layer of the model: the
+    same ops on int8 tensors are layers (converted, or refused as such)."""
+    if name not in FOLDED_OPS + ("CONCATENATION",):
+        return False
     outs = [int(i) for i in (op.outputs if op.outputs is not None else [])]
-    return name == "CONCATENATION" and bool(outs) and f.type_name(f.tensors[outs[0]].type) == "INT32"
+    return bool(outs) and f.type_name(f.tensors[outs[0]].type) in ("INT32", "INT64")
 
 
 def fold(ld, k: int, op, name: str) -> None:
@@ -49,8 +50,8 @@ def fold(ld, k: int, op, name: str) -> None:
         ld.consts[out] = np.prod(vals[0], axis=axes, keepdims=keep).astype(vals[0].dtype)
     elif name == "CONCATENATION":
         ld.consts[out] = np.concatenate([np.atleast_1d(v) for v in vals], axis=int(opts.axis))
-    if not ld.is_dynamic(out):
-        want = tuple(int(d) for d in ld.tensors[out].shape)
+    if not ld.is_dynamic(out):  # a tensor stored without a shape field is a scalar
+        want = tuple(int(d) for d in (ld.tensors[out].shape if ld.tensors[out].shape is not None else []))
         if tuple(np.shape(ld.consts[out])) != want and not (want == () and np.size(ld.consts[out]) == 1):
             raise McugenError(f"{ld.where}: op #{k} {name} folds to shape {np.shape(ld.consts[out])}, "
                               f"the file says {want}")

@@ -32,7 +32,7 @@ from ..shapes import check_op_shapes
 from .context import OpContext, layer_name
 from .fold import FOLDED_OPS, fold, is_shape_op
 from .reader import TFLiteFile
-from .validate import check_int8, validate
+from .validate import check_int8, check_ops, check_structure
 
 # Ops only supported at the model's edges (float input / output).
 EDGE_OPS = ("DEQUANTIZE",)
@@ -70,7 +70,7 @@ class Loader(TFLiteFile):
         self.ir_names: dict[int, str] = {}
         self.op_info: dict[str, tuple[int, str]] = {}
         self._used_op_names: set[str] = set()
-        validate(self)
+        check_structure(self)
         # Full shapes (batch included) worked out while converting, for
         # tensors whose shape the file leaves dynamic (Dense on a rank-3 input).
         self.inferred: dict[int, tuple[int, ...]] = {}
@@ -129,14 +129,24 @@ class Loader(TFLiteFile):
         self._used_op_names.add(name)
         return name
 
-    def check_supported(self, names: list[str]) -> None:
-        known = set(TFLITE_CONVERTERS) | set(FOLDED_OPS) | set(EDGE_OPS)
-        bad = [f"{n} (op #{k})" for k, n in enumerate(names) if n not in known]
+    def check_supported(self, layers: list[int], names: list[str]) -> None:
+        """Every operator that becomes a layer has a converter; the refusal
+        names each missing op once, with its first layer."""
+        bad: dict[str, list[int]] = {}
+        for k in layers:
+            if names[k] not in TFLITE_CONVERTERS:
+                bad.setdefault(names[k], []).append(k)
         if bad:
-            raise UnsupportedLayer(
-                f"{self.where}: unsupported TFLite op{'s' if len(bad) > 1 else ''} {', '.join(bad)}; "
-                f"supported: {', '.join(supported_tflite_ops())}"
-            )
+            def one(n: str, ks: list[int]) -> str:
+                out = int(self.ops[ks[0]].outputs[0])
+                on = (f" on {self.type_name(self.tensors[out].type).lower()} tensors (only int32 shape arithmetic "
+                      "is folded)" if n in FOLDED_OPS else "")
+                more = f", {len(ks)} in all" if len(ks) > 1 else ""
+                return f"{n} (op #{ks[0]} {layer_name(self.tname(out), n)!r}{more}){on}"
+
+            what = ", ".join(one(n, ks) for n, ks in bad.items())
+            raise UnsupportedLayer(f"{self.where}: unsupported TFLite op{'s' if len(bad) > 1 else ''} {what}; "
+                                   f"supported: {', '.join(supported_tflite_ops())}")
 
     # --- the whole graph ---------------------------------------------------
     def load(self) -> TFLiteModel:
@@ -144,8 +154,8 @@ class Loader(TFLiteFile):
         n_in = len(self.sg.inputs) if self.sg.inputs is not None else 0
         n_out = len(self.sg.outputs) if self.sg.outputs is not None else 0
         if n_in != 1 or n_out != 1:
-            raise McugenError(f"{self.where}: the model has {n_in} inputs and "
-                              f"{n_out} outputs; mcugen supports one of each")
+            raise UnsupportedLayer(f"{self.where}: the model has {n_in} inputs and "
+                                   f"{n_out} outputs; mcugen supports one of each")
         in_idx, out_idx = int(self.sg.inputs[0]), int(self.sg.outputs[0])
         consumers = [k for k, op in enumerate(self.ops) if in_idx in [int(i) for i in op.inputs]]
         producers = [k for k, op in enumerate(self.ops) if out_idx in [int(i) for i in op.outputs]]
@@ -159,17 +169,19 @@ class Loader(TFLiteFile):
                 and names[producers[0]] == "DEQUANTIZE":
             edge_out = producers[0]
             ir_out = int(self.ops[edge_out].inputs[0])
-        check_int8(self, self.consts, names, edge_in, edge_out)
-        self.check_supported([n for k, n in enumerate(names) if k not in (edge_in, edge_out)])
-        if self.type_name(self.tensors[ir_in].type) != "INT8" or self.type_name(self.tensors[ir_out].type) != "INT8":
-            raise McugenError(f"{self.where}: the model's input and output must be int8 (or float with a "
-                              "QUANTIZE / DEQUANTIZE at the edge)")
+        inner = [k for k in range(len(self.ops)) if k not in (edge_in, edge_out)]
+        layers = [k for k in inner if not is_shape_op(self, self.ops[k], names[k])]
+        self.check_supported([k for k in layers if names[k] not in EDGE_OPS], names)
+        check_int8(self, self.consts, names, layers, (ir_in, ir_out))
+        for k in layers:
+            if names[k] in EDGE_OPS:
+                raise UnsupportedLayer(f"{self.where}: TFLite op #{k} {names[k]} is only supported on the "
+                                       "model's output")
+        check_ops(self, names, inner)
         self.g.inputs.append(self.ir_tensor(ir_in))
         for k, (op, name) in enumerate(zip(self.ops, names)):
             if k in (edge_in, edge_out):
                 continue
-            if name in EDGE_OPS and not is_shape_op(self, op, name):
-                raise UnsupportedLayer(f"{self.where}: TFLite op #{k} {name} is only supported on the model's output")
             n_ops = len(self.g.ops)
             try:
                 if is_shape_op(self, op, name):

@@ -10,7 +10,6 @@ import numpy as np
 from ..errors import McugenError, UnsupportedLayer
 from ..limits import MAX_DIM, MAX_TENSOR_BYTES
 from ..ops import TFLITE_OPTIONS
-from .fold import is_shape_op
 from .reader import DTYPES, TFLiteFile, enum_names
 
 # The options of ops that have no converter file (folded at build time, or
@@ -24,17 +23,15 @@ OPTIONS = {
 }
 
 
-def validate(f: TFLiteFile) -> None:
-    """Indices of tensors, buffers and operator codes in range; tensor
-    shapes and sizes within what mcugen plans for; quantization parameters
-    finite, positive, in range; each operator's options of its own type with
-    sane values; operators in graph order (every run-time input written
-    before it is read, each tensor written once: no cycle)."""
-    S, where = f.S, f.where
+def check_structure(f: TFLiteFile) -> None:
+    """What any reading of the file needs: indices of tensors, buffers and
+    operator codes in range; shapes and sizes within what mcugen plans for.
+    An empty dimension is allowed here (LSTM's optional intermediates are
+    shaped (0,)); ``check_ops`` refuses one where an op would compute on it."""
+    where = f.where
     buffers = f.model.buffers or []
     n_t = len(f.tensors)
     codes = f.model.operatorCodes or []
-    option_names = enum_names(S.BuiltinOptions)
     for i, t in enumerate(f.tensors):
         what = f"tensor {f.tname(i)!r}"
         if t.buffer is None or not 0 <= int(t.buffer) < max(len(buffers), 1):
@@ -43,7 +40,7 @@ def validate(f: TFLiteFile) -> None:
         if len(shape) > 6:
             raise UnsupportedLayer(f"{where}: {what} has rank {len(shape)} (at most 6)")
         for d in shape:
-            if d < 1:
+            if d < 0:
                 f.corrupt(f"{what} has dimension {d} in shape {tuple(shape)}")
             if d > MAX_DIM:
                 raise UnsupportedLayer(f"{where}: {what}: dimension {d:,} in shape {tuple(shape)} is over "
@@ -54,7 +51,6 @@ def validate(f: TFLiteFile) -> None:
         if n * np.dtype(DTYPES.get(f.type_name(t.type), np.int8)).itemsize > 4 * MAX_TENSOR_BYTES:
             raise UnsupportedLayer(f"{where}: {what} of shape {tuple(shape)} holds {n:,} values, "
                                    f"more than mcugen plans for")
-        _quantization(f, i, t, shape)
     for k, op in enumerate(f.ops):
         if op.opcodeIndex is None or not 0 <= int(op.opcodeIndex) < len(codes):
             f.corrupt(f"operator #{k} uses operator code {op.opcodeIndex} of {len(codes)}")
@@ -68,15 +64,40 @@ def validate(f: TFLiteFile) -> None:
         for j in (list(lst) if lst is not None else []):
             if not 0 <= int(j) < n_t:
                 f.corrupt(f"the model's {kind} is tensor index {int(j)} ({n_t} tensors)")
-    for k, op in enumerate(f.ops):
-        name = f.opname(op)
+
+
+def check_ops(f: TFLiteFile, names: list[str], converted: list[int]) -> None:
+    """For the operators mcugen converts or folds: options of their own type
+    with sane values; the tensors they read and write not empty, with
+    quantization parameters a kernel can use. Then the file's operator order
+    (no cycle). What TFLite ignores is ignored: a bias's own scale and zero
+    point (TFLM uses input scale x weight scale), options of another type on
+    an op that can do without (TFLite reads them as absent)."""
+    option_names = enum_names(f.S.BuiltinOptions)
+    checked: set[int] = set()
+    for k in converted:
+        op, name = f.ops[k], names[k]
         want, required = TFLITE_OPTIONS.get(name, OPTIONS.get(name, (None, False)))
         have = option_names.get(int(op.builtinOptionsType or 0), "?")
-        if want is not None and have != "NONE" and have != want:
-            f.corrupt(f"operator #{k} {name} carries {have}, not {want}")
+        if want is not None and have not in ("NONE", want):
+            if required:
+                f.corrupt(f"operator #{k} {name} carries {have}, not {want}")
+            op.builtinOptions, op.builtinOptionsType = None, 0
+            have = "NONE"
         if required and (have == "NONE" or op.builtinOptions is None):
             f.corrupt(f"operator #{k} {name} has no {want}")
         _options(f, k, name, op)
+        for i in [int(j) for j in (op.inputs if op.inputs is not None else [])] + [int(j) for j in op.outputs]:
+            if i < 0 or i in checked:
+                continue
+            checked.add(i)
+            t = f.tensors[i]
+            shape = [int(d) for d in (t.shape if t.shape is not None else [])]
+            if 0 in shape:
+                raise UnsupportedLayer(f"{f.where}: TFLite op #{k} {name}: unsupported empty tensor "
+                                       f"{f.tname(i)!r} (shape {tuple(shape)})")
+            if f.type_name(t.type) == "INT8":  # int32 biases, shapes, axes: their scales are never read
+                _quantization(f, i, t, shape)
     _order(f)
 
 
@@ -105,8 +126,6 @@ def _quantization(f: TFLiteFile, i: int, t, shape: list[int]) -> None:
     if tname == "INT8" and zps.size and (zps.min() < -128 or zps.max() > 127):
         raise McugenError(f"{f.where}: {what} has zero point {int(zps[(zps < -128) | (zps > 127)][0])} "
                           "(an int8 tensor's must be in [-128, 127])")
-    if tname == "INT32" and zps.size and np.any(zps != 0):
-        raise McugenError(f"{f.where}: {what} (int32) has zero point {int(zps[zps != 0][0])} (0 expected)")
 
 
 def _options(f: TFLiteFile, k: int, name: str, op) -> None:
@@ -170,6 +189,9 @@ def _order(f: TFLiteFile) -> None:
 
     written = {int(j) for j in (f.sg.inputs if f.sg.inputs is not None else [])}
     written |= {i for i in range(len(f.tensors)) if has_data(i)}
+    # Variable tensors (the state of SVDF and LSTM ops) hold their values
+    # between invocations: read before anything writes them by design.
+    written |= {i for i, t in enumerate(f.tensors) if t.isVariable}
     for k, op in enumerate(f.ops):
         for j in (int(j) for j in (op.inputs if op.inputs is not None else [])):
             if j >= 0 and j not in written:
@@ -185,29 +207,31 @@ def _order(f: TFLiteFile) -> None:
             f.corrupt(f"the model's output {f.tname(j)!r} is written by no operator")
 
 
-def check_int8(f: TFLiteFile, consts: dict, names: list[str], edge_in: int | None, edge_out: int | None) -> None:
-    """Refuse float, dynamic-range, 16x8 and uint8 models with one line."""
+def check_int8(f: TFLiteFile, consts: dict, names: list[str], converted: list[int], io: tuple[int, int]) -> None:
+    """Refuse float, dynamic-range, 16x8 and uint8 models with one line: the
+    tensors the converted operators read and write (int32 too: biases, axes,
+    shapes, checked by each converter) and the model's int8 input and output
+    (after any float QUANTIZE / DEQUANTIZE at the edges)."""
     int8_weights = any(f.type_name(f.tensors[i].type) == "INT8" for i in consts)
-    for k, (op, name) in enumerate(zip(f.ops, names)):
-        if k in (edge_in, edge_out) or is_shape_op(f, op, name):
+    seen = [(k, int(i)) for k in converted
+            for i in list(f.ops[k].inputs if f.ops[k].inputs is not None else []) + list(f.ops[k].outputs)]
+    seen += [(None, int(i)) for i in io]
+    for k, i in seen:
+        tname = f.type_name(f.tensors[i].type) if i >= 0 else "INT8"
+        if tname == "INT8" or (tname == "INT32" and k is not None):
             continue
-        for i in list(op.inputs if op.inputs is not None else []) + list(op.outputs if op.outputs is not None else []):
-            i = int(i)
-            tname = f.type_name(f.tensors[i].type) if i >= 0 else "INT8"
-            if tname in ("INT8", "INT32"):  # int32: biases, axes, shapes (checked by each converter)
-                continue
-            what = f.tensor_names[i]
-            if tname in ("FLOAT32", "FLOAT16"):
-                kind = ("a dynamic-range quantized model (int8 weights, float activations)" if int8_weights
-                        else "a float model")
-            elif tname == "INT16":
-                kind = "a 16x8 quantized model (int16 activations)"
-            elif tname == "UINT8":
-                kind = "a uint8 quantized model"
-            else:
-                kind = f"a model with {tname} tensors"
-            raise McugenError(
-                f"{f.where}: not a fully int8-quantized model: {kind}; tensor {what!r} of op #{k} {name} "
-                f"is {tname.lower()}. Convert with TFLiteConverter, optimizations=[tf.lite.Optimize.DEFAULT], "
-                "a representative_dataset and int8 input and output types (or use --quantizer tflite)"
-            )
+        if tname in ("FLOAT32", "FLOAT16"):
+            kind = ("a dynamic-range quantized model (int8 weights, float activations)" if int8_weights
+                    else "a float model")
+        elif tname == "INT16":
+            kind = "a 16x8 quantized model (int16 activations)"
+        elif tname == "UINT8":
+            kind = "a uint8 quantized model"
+        else:
+            kind = f"a model with {tname} tensors"
+        whose = f"of op #{k} {names[k]}" if k is not None else "(the model's input or output)"
+        raise UnsupportedLayer(
+            f"{f.where}: not a fully int8-quantized model: {kind}; tensor {f.tensor_names[i]!r} {whose} "
+            f"is {tname.lower()}. Convert with TFLiteConverter, optimizations=[tf.lite.Optimize.DEFAULT], "
+            "a representative_dataset and int8 input and output types (or use --quantizer tflite)"
+        )

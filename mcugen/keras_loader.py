@@ -154,8 +154,14 @@ def load_keras_model(path: str | Path):
     check_config_sizes(config)
     keras = import_keras()
     try:
-        model = keras.models.load_model(str(path), compile=False, custom_objects=_keras2_compat(keras, config))
+        # safe_mode: a Lambda's bytecode is never deserialized, even one the
+        # saved config above did not show (Keras then refuses the file).
+        model = keras.models.load_model(str(path), compile=False, safe_mode=True,
+                                        custom_objects=_keras2_compat(keras, config))
     except Exception as e:  # Keras raises many kinds for a corrupt file
+        if "safe_mode" in str(e):
+            raise UnsupportedLayer(f"{shown(path)}: a Lambda layer holds Python code saved as bytecode, which "
+                                   "mcugen never loads or runs") from None
         raise McugenError(f"{shown(path)}: cannot be read as a Keras model ({shown(load_error_reason(e))})") from None
     return model
 
@@ -269,6 +275,8 @@ def _refuse(layers: list[tuple[str, str, bool]]) -> None:
     for name, cls, nested in layers:
         if nested:
             bad.append(f"{name!r} (nested model {cls})")
+        elif cls == "Lambda" and cls not in KERAS_CONVERTERS:
+            bad.append(f"{name!r} ({cls}): Python code saved as bytecode, which mcugen never loads or runs")
         elif cls != "InputLayer" and cls not in KERAS_CONVERTERS:
             bad.append(f"{name!r} ({cls})")
     if bad:

@@ -119,7 +119,7 @@ def _quantization(f: TFLiteFile, i: int, t, shape: list[int]) -> None:
                           " (outside [1e-30, 1e30])")
     if zps.size not in (0, 1, scales.size):
         f.corrupt(f"{what} has {scales.size} scales and {zps.size} zero points")
-    if scales.size > 1:
+    if scales.size > 1:  # TFLM's kernels check this too (an int32 bias's is never read: not checked)
         qdim = int(q.quantizedDimension or 0)
         if not 0 <= qdim < len(shape) or shape[qdim] != scales.size:
             f.corrupt(f"{what} of shape {tuple(shape)} has {scales.size} scales along axis {qdim}")
@@ -198,11 +198,13 @@ def _order(f: TFLiteFile) -> None:
                 f.corrupt(f"operator #{k} {f.opname(op)} reads tensor {f.tname(j)!r} before any "
                           "operator writes it (operators out of order, or a cycle)")
         for j in (int(j) for j in op.outputs):
-            if j in written:
+            if j in written and not f.tensors[j].isVariable:
                 f.corrupt(f"operator #{k} {f.opname(op)} writes tensor {f.tname(j)!r}, which is "
                           "already written (the model input, a constant, or an earlier output)")
             written.add(j)
     for j in (int(j) for j in (f.sg.outputs if f.sg.outputs is not None else [])):
+        if has_data(j):
+            raise UnsupportedLayer(f"{f.where}: the model's output {f.tname(j)!r} is a constant (nothing is computed)")
         if j not in written:
             f.corrupt(f"the model's output {f.tname(j)!r} is written by no operator")
 
@@ -220,6 +222,11 @@ def check_int8(f: TFLiteFile, consts: dict, names: list[str], converted: list[in
         tname = f.type_name(f.tensors[i].type) if i >= 0 else "INT8"
         if tname == "INT8" or (tname == "INT32" and k is not None):
             continue
+        if k is None:  # every layer is int8, the edge is not
+            which = "input" if i == io[0] else "output"
+            raise UnsupportedLayer(
+                f"{f.where}: unsupported {tname.lower()} model {which} {f.tensor_names[i]!r}: mcugen's models take "
+                "and return int8 (or float, through a QUANTIZE / DEQUANTIZE at the edge)")
         if tname in ("FLOAT32", "FLOAT16"):
             kind = ("a dynamic-range quantized model (int8 weights, float activations)" if int8_weights
                     else "a float model")
@@ -229,9 +236,8 @@ def check_int8(f: TFLiteFile, consts: dict, names: list[str], converted: list[in
             kind = "a uint8 quantized model"
         else:
             kind = f"a model with {tname} tensors"
-        whose = f"of op #{k} {names[k]}" if k is not None else "(the model's input or output)"
         raise UnsupportedLayer(
-            f"{f.where}: not a fully int8-quantized model: {kind}; tensor {f.tensor_names[i]!r} {whose} "
+            f"{f.where}: not a fully int8-quantized model: {kind}; tensor {f.tensor_names[i]!r} of op #{k} {names[k]} "
             f"is {tname.lower()}. Convert with TFLiteConverter, optimizations=[tf.lite.Optimize.DEFAULT], "
             "a representative_dataset and int8 input and output types (or use --quantizer tflite)"
         )

@@ -1,8 +1,13 @@
-"""What is checked in a ``.tflite`` file before anything is converted: every
-index in range, shapes and sizes within what mcugen plans for, quantization
-parameters a kernel can use, each operator's options of its own type with
-sane values, operators in graph order. A check refuses only what would make
-the generated C wrong."""
+"""What is checked in a ``.tflite`` file, in the order the loader asks:
+the structure any reading needs (``check_structure``); that the model is
+int8 (``check_int8``; unsupported ops are the loader's to name); then, for
+the operators mcugen converts or folds only, their options, tensors and
+quantization parameters, and the file's operator order (``check_ops``).
+
+A check refuses only what would make the generated C wrong. What TFLite
+ignores is ignored, and "corrupt" is said only of what no interpreter runs
+(indices out of range, a cycle); a valid file mcugen cannot take is refused
+as unsupported, naming the op or feature."""
 from __future__ import annotations
 
 import numpy as np

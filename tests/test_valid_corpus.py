@@ -308,3 +308,35 @@ def test_variable_state_is_refused_as_unsupported(tmp_path_factory):
         graph_from_tflite(data, "state", "state")
     msg = refusal_is_honest(e.value)
     assert "ADD" in msg and "variable tensor" in msg, msg
+
+
+def test_sparse_weights_are_unsupported_not_truncated(tmp_path_factory):
+    """EXPERIMENTAL_SPARSITY stores a Dense's weights compressed (fewer bytes
+    than the shape says) behind a DENSIFY op, which LiteRT runs."""
+
+    def make():
+        from mcugen.keras_loader import _native_stderr_silenced
+        from mcugen.oracles import import_tf
+
+        tf, keras = import_tf(), _keras("keras")
+        keras.utils.set_random_seed(0)
+        inp = keras.Input((64,))
+        dense = keras.layers.Dense(32)
+        model = keras.Model(inp, dense(inp))
+        w, b = dense.get_weights()
+        w[np.random.default_rng(0).random(w.shape) < 0.9] = 0
+        dense.set_weights([w, b + 0.1])
+        calib = np.random.default_rng(0).uniform(-1, 1, (16, 64)).astype(np.float32)
+        c = tf.lite.TFLiteConverter.from_keras_model(model)
+        c.optimizations = [tf.lite.Optimize.DEFAULT, tf.lite.Optimize.EXPERIMENTAL_SPARSITY]
+        c.representative_dataset = lambda: ([calib[i : i + 1]] for i in range(len(calib)))
+        c.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+        c.inference_input_type = c.inference_output_type = tf.int8
+        with _native_stderr_silenced():
+            return bytes(c.convert())
+
+    data = _cached(tmp_path_factory, "sparse", make)
+    with pytest.raises(UnsupportedLayer) as e:
+        graph_from_tflite(data, "sparse", "sparse")
+    msg = refusal_is_honest(e.value)
+    assert "DENSIFY (op #0" in msg, msg

@@ -56,6 +56,8 @@ class OpContext:
             return None
         if i not in self.loader.consts:
             self.unsupported(f"a run-time value as input {k} (a constant is expected there)")
+        if self.loader.tensors[i].sparsity is not None:
+            self.unsupported(f"a sparse constant as input {k}")
         return self.loader.consts[i]
 
     def input(self, k: int) -> str:

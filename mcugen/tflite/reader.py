@@ -112,8 +112,10 @@ class TFLiteFile:
             tname = self.type_name(t.type)
             dtype = DTYPES.get(tname)
             shape = tuple(int(d) for d in (t.shape if t.shape is not None else []))
-            if dtype is None:
-                consts[i] = np.asarray(raw)  # int4, string ...: refused by the converters that see it
+            if dtype is None or t.sparsity is not None:
+                # int4, string, sparse (compressed, for DENSIFY): kept as bytes,
+                # refused by the converters that see them (OpContext.const)
+                consts[i] = np.asarray(raw)
                 continue
             n = int(np.prod(shape, dtype=np.int64)) if shape else 1
             want = n * np.dtype(dtype).itemsize

@@ -210,7 +210,7 @@ def _judge(results: dict[str, OracleAgreement], c_ok: bool) -> tuple[bool, list[
 
 def _compare_other_quantizer(p: Prepared, x, c_out, c_ok, litert_resolver) -> CompareResult:
     """mcugen's own quantization against TFLiteConverter's: no byte target."""
-    from .tflite_loader import graph_from_tflite
+    from .tflite.loader import graph_from_tflite
     from .tflite_quantizer import convert_keras
 
     g = p.graph

@@ -133,7 +133,7 @@ def run_eval(model: str | Path, data: str | Path, calib=None, metric: str = "acc
     from .oracles import run_litert
     from .pipeline import prepare
     from .reference import int8_output
-    from .tflite_loader import graph_from_tflite
+    from .tflite.loader import graph_from_tflite
     from .tflite_quantizer import convert_keras
 
     if metric not in METRICS:

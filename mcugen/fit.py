@@ -11,8 +11,8 @@ report as the model's; PlatformIO's own figure adds the Arduino framework and
 src/main.cpp, which the board file's reserve budgets.
 
 A link that fails is never turned into an estimate: the linker running out
-of a memory region is a "does not fit" with its figure, any other failure a
-build error. AVR has two more limits, checked before linking: avr-gcc refuses
+of a memory region (flash or static RAM) is a "does not fit" with its figure,
+any other failure a build error. AVR has two more limits, checked before linking: avr-gcc refuses
 one array over 32,767 bytes, and the kernels read constants with near LPM
 loads, which reach the first 64 KiB of flash only (the ATmega2560 has 256)."""
 from __future__ import annotations
@@ -128,7 +128,12 @@ def avr_limits(g: Graph, cm: CModel, board: Board) -> list[str]:
     return out
 
 
-LINK_OVERFLOW = re.compile(r"region [`']?(\w+)'? overflowed by (\d+) bytes")
+# GNU ld's words for an image larger than a memory region: "region `FLASH'
+# overflowed by N bytes" (arm-none-eabi), "will not fit in region", and
+# avr-ld's "address 0x801297 of x.elf section `.bss' is not within region
+# `data'" when static RAM overflows.
+LINK_OVERFLOW = re.compile(r"region [`']?(\w+)'? overflowed by (\d+) bytes|will not fit in region|"
+                           r"is not within region")
 
 
 def first_error(text: str, folder: Path | None = None, limit: int = 300) -> str:
@@ -169,7 +174,7 @@ def check_fit(g: Graph, cm: CModel, board: Board) -> Fit:
                "-fstack-usage", "-Wl,--gc-sections", *extra, "-I", str(folder),
                "mcg_probe.c", f"{cm.name}.c", "-o", "mcg_probe.elf"]
         r = subprocess.run(cmd, cwd=folder, capture_output=True, text=True)
-        overflow = r.returncode != 0 and (LINK_OVERFLOW.search(r.stderr) or "will not fit in region" in r.stderr)
+        overflow = r.returncode != 0 and bool(LINK_OVERFLOW.search(r.stderr))
         if overflow:
             # The image overflows the MCU's own memory: link it anyway
             # (--noinhibit-exec) to measure by how much.

@@ -169,8 +169,14 @@ def load_keras_model(path: str | Path):
             with h5py.File(copy, "r+") as f:
                 f.attrs["model_config"] = json.dumps(config)
         try:
-            model = keras.models.load_model(str(copy if tf_ops else path), compile=False, custom_objects=objects)
+            # safe_mode: a Lambda's bytecode is never deserialized, even one the
+            # saved config above did not show (Keras then refuses the file).
+            model = keras.models.load_model(str(copy if tf_ops else path), compile=False, safe_mode=True,
+                                            custom_objects=objects)
         except Exception as e:  # Keras raises many kinds for a corrupt file
+            if "safe_mode" in str(e):
+                raise UnsupportedLayer(f"{shown(path)}: a Lambda layer holds Python code saved as bytecode, "
+                                       "which mcugen never loads or runs") from None
             raise McugenError(f"{shown(path)}: cannot be read as a Keras model ({shown(load_error_reason(e))})"
                               ) from None
     return model
@@ -285,6 +291,8 @@ def _refuse(layers: list[tuple[str, str, bool]]) -> None:
     for name, cls, nested in layers:
         if nested:
             bad.append(f"{name!r} (nested model {cls})")
+        elif cls == "Lambda" and cls not in KERAS_CONVERTERS:
+            bad.append(f"{name!r} ({cls}): Python code saved as bytecode, which mcugen never loads or runs")
         elif cls != "InputLayer" and cls not in KERAS_CONVERTERS:
             bad.append(f"{name!r} ({cls})")
     if bad:
@@ -343,7 +351,7 @@ def graph_from_keras(model, name: str) -> Graph:
         n_ops = len(g.ops)
         try:
             KERAS_CONVERTERS[type(layer).__name__](layer, cx)
-            from .tflite_loader import check_op_shapes
+            from .shapes import check_op_shapes
 
             for op in g.ops[n_ops:]:  # Keras' output shape must be the one the op computes
                 check_op_shapes(g, op)

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .errors import McugenError, one_line
-from .tflite_loader import TFLiteModel
+from .tflite.loader import TFLiteModel
 
 ORACLES = ("litert", "tflm")
 LITERT_RESOLVERS = ("reference", "builtin", "default")

@@ -1,7 +1,7 @@
 """The whole front end in one call: load, convert, optimize, calibrate,
 quantize. Used by every CLI command and by the tests.
 
-A ``.tflite`` file is read as it is (``mcugen/tflite_loader.py``: its own
+A ``.tflite`` file is read as it is (``mcugen/tflite/``: its own
 quantization, nothing calibrated); ``quantizer="tflite"`` quantizes a Keras
 model with TFLiteConverter and builds from the result."""
 from __future__ import annotations
@@ -30,7 +30,7 @@ class Prepared:
     calib_is_random: bool
     warnings: list[str] = field(default_factory=list)
     # The .tflite the graph was read from (a .tflite input or --quantizer tflite).
-    tflite: object | None = None  # mcugen.tflite_loader.TFLiteModel
+    tflite: object | None = None  # mcugen.tflite.loader.TFLiteModel
 
     def reference_predict(self, x: np.ndarray) -> np.ndarray:
         """The model mcugen's int8 output is held against: the float Keras
@@ -57,7 +57,7 @@ QUANTIZERS = ("mcugen", "tflite")
 
 
 def _prepare_tflite(path: Path, calib, warn=None) -> Prepared:
-    from .tflite_loader import load_tflite
+    from .tflite.loader import load_tflite
 
     tm = load_tflite(path)
     g = tm.graph
@@ -90,7 +90,7 @@ def prepare(path: str | Path, calib: str | Path | None = None, warn=None, quanti
     for w in warnings:
         (warn or (lambda m: print(m, file=sys.stderr)))(w)
     if quantizer == "tflite":
-        from .tflite_loader import graph_from_tflite
+        from .tflite.loader import graph_from_tflite
         from .tflite_quantizer import convert_keras
 
         tm = graph_from_tflite(convert_keras(model, samples), g.name, f"{path.name} (quantized by TFLiteConverter)")

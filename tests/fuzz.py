@@ -173,7 +173,7 @@ def mutate_tflite(data: bytes, rng) -> bytes:
         return mutate_bytes(data, rng)
     import flatbuffers
 
-    from mcugen.tflite_loader import schema
+    from mcugen.tflite.reader import schema
 
     S = schema()
     m = S.ModelT.InitFromPackedBuf(bytearray(data), 0)

@@ -55,7 +55,7 @@ def test_tflite_commands_do_not_import_tensorflow(tflite_file, tmp_path):
 
 def test_ai_edge_litert_equals_tensorflow_lite(tflite_file, monkeypatch):
     from mcugen import oracles
-    from mcugen.tflite_loader import load_tflite
+    from mcugen.tflite.loader import load_tflite
 
     tm = load_tflite(tflite_file)
     xq = np.random.default_rng(0).integers(-128, 128, (16,) + tm.graph.input.shape).astype(np.int8)

@@ -13,7 +13,7 @@ from mcugen.compare import DIVERGENT
 from mcugen.emit import render
 from mcugen.host import run_host
 from mcugen.reference import run_int8
-from mcugen.tflite_loader import graph_from_tflite
+from mcugen.tflite.loader import graph_from_tflite
 from mcugen.tflite_quantizer import convert_keras
 from test_tflite_ops import oracle_bytes, rewrite_qparams
 

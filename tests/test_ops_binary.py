@@ -23,7 +23,7 @@ from mcugen.compare import DIVERGENT
 from mcugen.emit import render
 from mcugen.host import run_host
 from mcugen.reference import run_int8
-from mcugen.tflite_loader import graph_from_tflite
+from mcugen.tflite.loader import graph_from_tflite
 from mcugen.tflite_quantizer import convert_keras
 from test_tflite_ops import oracle_bytes
 
@@ -127,7 +127,7 @@ def set_quantization(model: bytes, q_in, q_out, activation: str | None = None) -
     q_in, the output as q_out, and the last operator's fused activation set."""
     import flatbuffers
 
-    from mcugen.tflite_loader import schema
+    from mcugen.tflite.reader import schema
 
     S = schema()
     m = S.ModelT.InitFromPackedBuf(bytearray(model), 0)

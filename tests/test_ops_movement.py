@@ -23,7 +23,8 @@ from mcugen.errors import UnsupportedLayer
 from mcugen.host import run_host
 from mcugen.oracles import run_oracle
 from mcugen.reference import run_int8
-from mcugen.tflite_loader import graph_from_tflite, schema
+from mcugen.tflite.loader import graph_from_tflite
+from mcugen.tflite.reader import schema
 from mcugen.tflite_quantizer import convert_keras
 
 pytestmark = [pytest.mark.filterwarnings("ignore::UserWarning"), pytest.mark.filterwarnings("ignore::DeprecationWarning")]

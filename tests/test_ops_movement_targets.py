@@ -13,7 +13,7 @@ from mcugen.emit import render
 from mcugen.oracles import run_oracle
 from mcugen.targets import get_target
 from mcugen.targets.bundle import groups, run_bundle
-from mcugen.tflite_loader import graph_from_tflite
+from mcugen.tflite.loader import graph_from_tflite
 from conftest import rand
 from mcugen.keras_loader import graph_from_keras
 from mcugen.passes import optimize

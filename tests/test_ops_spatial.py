@@ -29,7 +29,7 @@ from mcugen.emit import render
 from mcugen.errors import UnsupportedLayer
 from mcugen.host import run_host
 from mcugen.reference import run_int8
-from mcugen.tflite_loader import graph_from_tflite
+from mcugen.tflite.loader import graph_from_tflite
 from mcugen.tflite_quantizer import convert_keras
 from test_tflite_ops import oracle_bytes
 
@@ -279,7 +279,7 @@ def test_transpose_conv_with_fused_activation_is_refused(keras, layers):
     kTfLiteActNone to its kernel): refused, not silently dropped."""
     import flatbuffers
 
-    from mcugen.tflite_loader import schema
+    from mcugen.tflite.reader import schema
 
     S = schema()
     m = S.ModelT.InitFromPackedBuf(bytearray(keras_tflite(keras, "convT_same_s2")), 0)

@@ -22,7 +22,8 @@ from mcugen.compare import DIVERGENT
 from mcugen.emit import render
 from mcugen.oracles import run_oracle
 from mcugen.reference import int8_output
-from mcugen.tflite_loader import graph_from_tflite, schema
+from mcugen.tflite.loader import graph_from_tflite
+from mcugen.tflite.reader import schema
 from mcugen.tflite_quantizer import convert_keras
 
 pytestmark = [pytest.mark.filterwarnings("ignore::UserWarning"), pytest.mark.filterwarnings("ignore::DeprecationWarning")]

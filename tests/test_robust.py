@@ -114,7 +114,7 @@ def test_odd_output_paths(models, tmp_path):
 def test_tflite_tensor_names_with_comment_marks_and_bad_utf8(keras, tmp_path):
     import flatbuffers
 
-    from mcugen.tflite_loader import schema
+    from mcugen.tflite.reader import schema
     from mcugen.tflite_quantizer import convert_keras
 
     keras.utils.set_random_seed(0)

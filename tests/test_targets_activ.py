@@ -17,7 +17,7 @@ from mcugen.quantize import quantize_graph
 from mcugen.reference import int8_output
 from mcugen.targets import get_target
 from mcugen.targets.bundle import groups, run_bundle
-from mcugen.tflite_loader import graph_from_tflite
+from mcugen.tflite.loader import graph_from_tflite
 
 pytestmark = [pytest.mark.filterwarnings("ignore::UserWarning"), pytest.mark.filterwarnings("ignore::DeprecationWarning")]
 

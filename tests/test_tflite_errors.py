@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from mcugen.errors import McugenError, UnsupportedLayer
-from mcugen.tflite_loader import graph_from_tflite, load_tflite
+from mcugen.tflite.loader import graph_from_tflite, load_tflite
 from mcugen.tflite_quantizer import convert_keras
 
 pytestmark = [pytest.mark.filterwarnings("ignore::UserWarning"), pytest.mark.filterwarnings("ignore::DeprecationWarning")]

@@ -31,7 +31,7 @@ from mcugen.errors import McugenError
 from mcugen.host import run_host
 from mcugen.oracles import run_oracle
 from mcugen.reference import run_int8
-from mcugen.tflite_loader import graph_from_tflite
+from mcugen.tflite.loader import graph_from_tflite
 from mcugen.tflite_quantizer import convert_keras
 
 pytestmark = [pytest.mark.filterwarnings("ignore::UserWarning"), pytest.mark.filterwarnings("ignore::DeprecationWarning")]
@@ -232,7 +232,7 @@ def rewrite_qparams(model: bytes, qin, qout, opcode: str | None = None) -> bytes
     given, another builtin operator code), edited with the schema bindings."""
     import flatbuffers
 
-    from mcugen.tflite_loader import schema
+    from mcugen.tflite.reader import schema
 
     S = schema()
     m = S.ModelT.InitFromPackedBuf(bytearray(model), 0)

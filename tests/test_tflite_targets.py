@@ -19,7 +19,7 @@ from mcugen.oracles import run_oracle
 from mcugen.reference import int8_output
 from mcugen.targets import get_target
 from mcugen.targets.bundle import groups, run_bundle
-from mcugen.tflite_loader import graph_from_tflite
+from mcugen.tflite.loader import graph_from_tflite
 from mcugen.tflite_quantizer import convert_keras
 
 pytestmark = [pytest.mark.filterwarnings("ignore::UserWarning"), pytest.mark.filterwarnings("ignore::DeprecationWarning")]

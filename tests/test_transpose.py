@@ -10,7 +10,7 @@ from conftest import roundtrip
 
 
 def test_tflite_transpose_is_read_as_a_transpose(keras):
-    from mcugen.tflite_loader import graph_from_tflite
+    from mcugen.tflite.loader import graph_from_tflite
     from mcugen.tflite_quantizer import convert_keras
 
     L = keras.layers

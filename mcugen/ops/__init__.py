@@ -23,7 +23,9 @@ def supported_layers() -> list[str]:
 
 
 # TFLite builtin operator name (``CONV_2D``) -> converter(cx), where cx is a
-# ``mcugen.tflite_loader.OpContext``. Filled by @tflite_op.
+# ``mcugen.tflite.context.OpContext``. Filled by @tflite_op. (The list of
+# supported .tflite ops, folded and edge ops included, is the loader's:
+# ``mcugen.tflite.loader.supported_tflite_ops``.)
 TFLITE_CONVERTERS: dict[str, Callable] = {}
 # TFLite builtin operator name -> (the BuiltinOptions table it carries, or
 # None for any; whether the converter reads it, so a file without it is
@@ -40,12 +42,6 @@ def tflite_op(*op_names: str, options: str | None = None, options_required: bool
         return fn
 
     return register
-
-
-def supported_tflite_ops() -> list[str]:
-    from ..tflite_loader import FOLDED_OPS, EDGE_OPS
-
-    return sorted(set(TFLITE_CONVERTERS) | set(FOLDED_OPS) | set(EDGE_OPS))
 
 
 def _register_all() -> None:

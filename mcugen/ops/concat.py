@@ -52,7 +52,7 @@ def from_keras(layer, cx):
     cx.add(Concat(name=cx.name, inputs=list(cx.inputs), outputs=[cx.output], axis=axis))
 
 
-@tflite_op("CONCATENATION")
+@tflite_op("CONCATENATION", options="ConcatenationOptions", options_required=True)
 def from_tflite(cx):
     """CONCATENATION: TFLM copies int8 bytes (TFLiteConverter gives every input
     the output's scale and zero point)."""

@@ -156,11 +156,11 @@ def binary_from_tflite(cx, fn: str):
     )
 
 
-@tflite_op("ADD")
+@tflite_op("ADD", options="AddOptions")
 def add_from_tflite(cx):
     binary_from_tflite(cx, "add")
 
 
-@tflite_op("MUL")
+@tflite_op("MUL", options="MulOptions")
 def mul_from_tflite(cx):
     binary_from_tflite(cx, "mul")

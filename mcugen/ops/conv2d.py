@@ -268,7 +268,7 @@ def tflite_conv_config(cx):
     return (int(o.strideH), int(o.strideW)), dilation
 
 
-@tflite_op("CONV_2D")
+@tflite_op("CONV_2D", options="Conv2DOptions", options_required=True)
 def from_tflite(cx):
     """CONV_2D: filter [COUT, KH, KW, CIN] int8 (per-channel or per-tensor
     scales), int32 bias; TFLM's reference ConvPerChannel is mcugen's conv."""

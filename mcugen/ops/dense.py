@@ -111,7 +111,7 @@ class FullyConnected(Dense):
             self.shift = np.full(self.w_q.shape[1], s, dtype=np.int8)
 
 
-@tflite_op("FULLY_CONNECTED")
+@tflite_op("FULLY_CONNECTED", options="FullyConnectedOptions")
 def from_tflite(cx):
     """FULLY_CONNECTED: weights [OUT, IN] int8, optional int32 bias; the input
     is read as rows of IN values whatever its shape."""

@@ -201,7 +201,7 @@ def separable_from_keras(layer, cx):
     add_with_activation(cx, op, keras_activation(cx, cfg))
 
 
-@tflite_op("DEPTHWISE_CONV_2D")
+@tflite_op("DEPTHWISE_CONV_2D", options="DepthwiseConv2DOptions", options_required=True)
 def from_tflite(cx):
     """DEPTHWISE_CONV_2D: filter [1, KH, KW, COUT] int8 with COUT = CIN *
     multiplier, scales along axis 3; TFLM's DepthwiseConvPerChannel."""

@@ -63,7 +63,8 @@ def from_keras(layer, cx):
     cx.add(Pad(name=cx.name, inputs=[cx.inputs[0]], outputs=[cx.output], pads=pads))
 
 
-@tflite_op("PAD", "PADV2")
+@tflite_op("PAD", options="PadOptions")
+@tflite_op("PADV2", options="PadV2Options")
 def from_tflite(cx):
     """PAD (and PADV2 whose constant is the zero point): zero padding of the
     height and width (or the time axis of a 1D tensor)."""

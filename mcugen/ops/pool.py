@@ -126,7 +126,7 @@ def add_clamped(cx, op, activation: str | None) -> None:
     cx.add(clamp)
 
 
-@tflite_op("MAX_POOL_2D", "AVERAGE_POOL_2D")
+@tflite_op("MAX_POOL_2D", "AVERAGE_POOL_2D", options="Pool2DOptions", options_required=True)
 def from_tflite(cx):
     """MAX_POOL_2D / AVERAGE_POOL_2D: TFLM's reference int8 pooling, the same
     arithmetic as mcugen's (output bytes keep the input's quantization)."""

@@ -76,7 +76,7 @@ class Softmax(Op):
         return g.tensors[self.inputs[0]].size
 
 
-@tflite_op("SOFTMAX")
+@tflite_op("SOFTMAX", options="SoftmaxOptions", options_required=True)
 def from_tflite(cx):
     """SOFTMAX over the last axis, TFLM's int8 kernel with the file's beta."""
     q = cx.g.q(cx.output)

@@ -105,7 +105,8 @@ class TFLiteLut(Elementwise):
 FIXED_OUTPUT = {"sigmoid": (1.0 / 256.0, -128), "tanh": (1.0 / 128.0, 0)}
 
 
-@tflite_op("RELU", "RELU6", "LEAKY_RELU", "LOGISTIC", "TANH")
+@tflite_op("RELU", "RELU6", "LOGISTIC", "TANH")
+@tflite_op("LEAKY_RELU", options="LeakyReluOptions", options_required=True)
 def from_tflite(cx):
     fn = {"RELU": "relu", "RELU6": "relu6", "LEAKY_RELU": "leaky_relu", "LOGISTIC": "sigmoid", "TANH": "tanh"}[cx.opname]
     alpha = float(cx.options.alpha) if fn == "leaky_relu" else 0.0
@@ -119,7 +120,7 @@ def from_tflite(cx):
     cx.add(TFLiteLut(name=cx.name, inputs=[src], outputs=[dst], fn=fn, alpha=alpha))
 
 
-@tflite_op("QUANTIZE")
+@tflite_op("QUANTIZE", options="QuantizeOptions")
 def quantize_from_tflite(cx):
     """QUANTIZE int8 -> int8 inside the graph (a requantization). The float ->
     int8 QUANTIZE on the model input is handled by the loader."""

@@ -31,6 +31,9 @@ class Prepared:
     warnings: list[str] = field(default_factory=list)
     # The .tflite the graph was read from (a .tflite input or --quantizer tflite).
     tflite: object | None = None  # mcugen.tflite_loader.TFLiteModel
+    # The Keras model's input and output names in its own order (its graph's
+    # order may differ: TFLiteConverter orders a signature its own way).
+    keras_io: tuple[list[str], list[str]] | None = None
 
     @property
     def calib(self) -> np.ndarray:
@@ -46,20 +49,33 @@ class Prepared:
         g = self.graph
         xs = g.input_arrays(x)
         if self.keras_model is not None:
-            y = self.keras_model.predict(keras_inputs(self.keras_model, g, xs), verbose=0, batch_size=256)
-            ys = list(y) if isinstance(y, (list, tuple)) else [y]
-            if isinstance(y, dict):
-                ys = [y[k] for k in y]
-            return [np.asarray(v) for v in ys]
+            in_names, out_names = g.io_names()
+            k_in, k_out = self.keras_io or (in_names, out_names)
+            xs = [xs[i] for i in permutation(in_names, k_in)]
+            y = self.keras_model.predict(xs[0] if len(xs) == 1 else xs, verbose=0, batch_size=256)
+            ys = [y[k] for k in y] if isinstance(y, dict) else list(y) if isinstance(y, (list, tuple)) else [y]
+            return [np.asarray(ys[i]) for i in permutation(k_out, out_names)]
         from .oracles import run_litert
 
         return g.dequantize_outputs(run_litert(self.tflite, g.quantize_inputs(xs)).all_outputs)
 
 
-def keras_inputs(model, g: Graph, xs: list[np.ndarray]):
-    """What ``model.predict`` takes for the graph's input batches: the array
-    of a one-input model, else a list in the model's input order."""
-    return xs[0] if len(xs) == 1 else list(xs)
+def permutation(have: list[str], want: list[str]) -> list[int]:
+    """Indices into ``have`` that give the order of ``want`` (by name; the
+    identity when the names do not match one to one)."""
+    if sorted(have) != sorted(want) or len(set(have)) != len(have):
+        return list(range(len(have)))
+    return [have.index(n) for n in want]
+
+
+def adopt_keras_names(g: Graph, keras_io: tuple[list[str], list[str]]) -> None:
+    """TFLiteConverter keys a Keras model's outputs output_0, output_1 ...
+    in the model's order: give them the Keras output names."""
+    _, outs = g.io_names()
+    k_out = keras_io[1]
+    idx = [int(o[len("output_"):]) if o.startswith("output_") and o[len("output_"):].isdigit() else -1 for o in outs]
+    if len(k_out) == len(outs) and sorted(idx) == list(range(len(outs))):
+        g.output_names = [k_out[i] for i in idx]
 
 
 def random_calibration_warning(path: Path) -> str:
@@ -122,7 +138,10 @@ def prepare(path: str | Path, calib: str | Path | None = None, warn=None, quanti
         tm = graph_from_tflite(convert_keras(model, samples if len(samples) > 1 else samples[0]), g.name,
                                f"{path.name} (quantized by TFLiteConverter)")
         check_graph(tm.graph)
-        return Prepared(path, model, tm.graph, samples, is_random, warnings, tm)
+        keras_io = g.io_names()
+        adopt_keras_names(tm.graph, keras_io)
+        samples = [samples[i] for i in permutation(keras_io[0], tm.graph.io_names()[0])]
+        return Prepared(path, model, tm.graph, samples, is_random, warnings, tm, keras_io)
     try:
         quantize_graph(g, samples)
     except (ValueError, IndexError) as e:  # a layer whose arithmetic disagrees with the shapes Keras gives
@@ -131,4 +150,4 @@ def prepare(path: str | Path, calib: str | Path | None = None, warn=None, quanti
         raise McugenError(f"{shown(path)}: the layers do not compute the shapes the model declares "
                           f"({shown(str(e).splitlines()[0])[:160]})") from None
     check_graph(g)
-    return Prepared(path, model, g, samples, is_random, warnings)
+    return Prepared(path, model, g, samples, is_random, warnings, None, g.io_names())

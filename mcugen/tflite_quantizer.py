@@ -34,9 +34,13 @@ def convert_keras(model, samples, per_channel: bool = True) -> bytes:
     tf = import_tf()
     xs = [np.asarray(x, dtype=np.float32) for x in (samples if isinstance(samples, (list, tuple)) else [samples])]
 
+    # Several inputs: by name, since the converter's signature orders them its
+    # own way (not as model.inputs); the keys are the Input layers' names.
+    names = [t._keras_history[0].name for t in model.inputs] if len(xs) > 1 else []
+
     def representative():
         for i in range(len(xs[0])):
-            yield [x[i : i + 1] for x in xs]
+            yield dict(zip(names, (x[i : i + 1] for x in xs))) if names else [xs[0][i : i + 1]]
 
     with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()), _native_stderr_silenced():
         warnings.simplefilter("ignore")

@@ -174,7 +174,7 @@ def build(model, board_name, calib, output, force, as_json, quantizer):
     table.add_row("MACs", f"{t.macs:,}")
     table.add_row("weights in flash", f"{t.weights_flash_bytes:,} bytes")
     table.add_row("activation arena", f"{t.arena_bytes:,} bytes (the input{'s stay' if len(t.inputs) > 1 else ' stays'}"
-                  " in the caller's buffer)")
+                  f" in the caller's buffer{'s' if len(t.inputs) > 1 else ''})")
     if len(t.inputs) > 1 or len(t.outputs) > 1:
         for kind, rows in (("input", t.inputs), ("output", t.outputs)):
             for k, r in enumerate(rows):

@@ -310,3 +310,39 @@ def test_eval_refuses_several_outputs_by_name(files, tmp_path):
     np.savez(tmp_path / "data.npz", x=np.zeros((2, 5)), y=np.zeros(2))
     with pytest.raises(McugenError, match="eval scores a model with one input and one output; this one has 2 inputs"):
         run_eval(model, tmp_path / "data.npz", calib)
+
+
+def test_outputs_that_are_views_of_an_input_or_feed_other_layers(keras):
+    """An output that is an input's view (read in the caller's buffer and
+    copied out), an output that a later layer reads, and one computed first
+    that no layer reads (both kept alive to the end, not overwritten)."""
+    from keras import layers as L
+
+    from mcugen.emit import render
+    from mcugen.host import run_host
+    from mcugen.keras_loader import graph_from_keras
+    from mcugen.passes import optimize
+    from mcugen.quantize import quantize_graph
+    from mcugen.reference import run_int8
+
+    a = keras.Input((2, 3), name="a")
+    b = keras.Input((4,), name="b")
+    flat = L.Flatten(name="flat")(a)
+    mid = L.Dense(5, name="mid")(L.Concatenate()([flat, b]))
+    last = L.Dense(2, name="last")(L.ReLU()(mid))
+    early = L.Dense(3, name="early")(b)
+    model = keras.Model([a, b], [early, flat, mid, last])
+    g = graph_from_keras(model, "edges")
+    optimize(g)
+    rng = np.random.default_rng(2)
+    quantize_graph(g, [rng.normal(size=(16, 2, 3)), rng.normal(size=(16, 4))])
+    assert g.io_names()[1] == ["early", "flat", "mid", "last"]
+    assert g.ops[0].outputs == ["early"]
+    cm = render(g)
+    assert "memcpy(flat, a, 6);" in cm.source
+    xq = edge_inputs(g)
+    ref = run_int8(g, xq)
+    host = run_host(g, cm, xq)
+    for got, t in zip(host.all_outputs, g.outputs):
+        assert np.array_equal(got, ref[t]), t
+    assert np.array_equal(host.all_outputs[1].reshape(len(xq[0]), -1), xq[0].reshape(len(xq[0]), -1))

@@ -31,7 +31,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 
 from .boards import Board
-from .check import test_inputs
+from .check import test_samples
 from .emit import render
 from .errors import McugenError
 from .pipeline import Prepared
@@ -156,7 +156,7 @@ def layer_split(p: Prepared, board: Board, total: int) -> LayerSplit:
     g = p.graph
     target = get_target(board)
     cm = render(g, source=p.path.name, board=board)
-    xq = g.quantize_inputs(test_inputs(p, 1))
+    xq = g.quantize_inputs(test_samples(p, 1))
     run = target.run(g, cm, xq, timing=True)
     want = run_int8(g, xq)
     if not all(np.array_equal(got, want[t]) for got, t in zip(run.all_outputs, g.outputs)):

@@ -41,7 +41,14 @@ class CheckResult:
         return d
 
 
-def test_inputs(p: Prepared, n: int, seed: int = 1) -> list[np.ndarray]:
+def test_inputs(p: Prepared, n: int, seed: int = 1):
+    """``test_samples`` of a one-input model as its array (several inputs:
+    the list)."""
+    xs = test_samples(p, n, seed)
+    return xs[0] if len(xs) == 1 else xs
+
+
+def test_samples(p: Prepared, n: int, seed: int = 1) -> list[np.ndarray]:
     """n float samples per model input: the calibration samples first;
     random ones (uniform in each input's calibration range) make up any
     shortfall."""
@@ -59,7 +66,7 @@ def test_inputs(p: Prepared, n: int, seed: int = 1) -> list[np.ndarray]:
 
 def run_check(p: Prepared, n: int = 100, sanitize: bool = True) -> CheckResult:
     g = p.graph
-    xq = g.quantize_inputs(test_inputs(p, n))
+    xq = g.quantize_inputs(test_samples(p, n))
     ref = run_int8(g, xq)
     cm = render(g, source=p.path.name)
     host = run_host(g, cm, xq, sanitize=sanitize)

@@ -25,7 +25,7 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
-from .check import test_inputs
+from .check import test_samples
 from .emit import render
 from .errors import McugenError
 from .host import run_host
@@ -128,7 +128,7 @@ def _label(layer: str, op: str, index: int) -> str:
 
 def run_compare(p: Prepared, n: int = 100, sanitize: bool = True, litert_resolver: str = "reference") -> CompareResult:
     g = p.graph
-    x = test_inputs(p, n)
+    x = test_samples(p, n)
     xq = g.quantize_inputs(x)
     ref = run_int8(g, xq)
     host = run_host(g, render(g, source=p.path.name), xq, sanitize=sanitize)

@@ -105,6 +105,10 @@ class Port:
     zero_point: int
     expr: str = ""  # an output: where its bytes are at the end (arena or an input)
     used: bool = True  # an input: read by an op or copied out
+    param: str = ""  # its <model>_invoke parameter
+
+    def __post_init__(self):
+        self.param = self.param or self.ident
 
 
 @dataclass
@@ -156,6 +160,8 @@ def ports(g: Graph, name: str, tensor_expr: dict[str, str] | None = None) -> tup
     outs = [Port(k, n, i, i.upper(), t.size, t.shape, c_float(t.q.scale), t.q.zero_point,
                  (tensor_expr or {}).get(t.name, ""))
             for k, (n, i, t) in enumerate(zip(out_names, out_ids, g.output_tensors))]
+    if len(ins) == 1 and len(outs) == 1:  # the parameters a one-input, one-output model always had
+        ins[0].param, outs[0].param = "in", "out"
     return ins, outs
 
 
@@ -193,8 +199,8 @@ def render(g: Graph, source: str = "", board: "Board | None" = None) -> CModel:
     plan = plan_memory(g)
     op_ids = unique_identifiers([op.name for op in g.ops])
     ids = {id(op): i for op, i in zip(g.ops, op_ids)}
-    in_ids, _ = io_identifiers(*g.io_names(), name)
-    tensor_expr = {t: in_ids[plan.caller_input[t]] if t in plan.in_caller else f"{name}_arena + {off}"
+    in_params = [p.param for p in ports(g, name)[0]]
+    tensor_expr = {t: in_params[plan.caller_input[t]] if t in plan.in_caller else f"{name}_arena + {off}"
                    for t, off in plan.offsets.items()}
     scratch_expr = {id(g.ops[i]): f"{name}_arena + {off}" for i, off in plan.scratch.items()}
     c = CNames(name, ids, tensor_expr, scratch_expr)

@@ -7,7 +7,7 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 
 from .boards import Board
-from .check import test_inputs
+from .check import test_samples
 from .emit import render
 from .errors import McugenError
 from .fit import check_fit
@@ -88,7 +88,7 @@ def run_verify(p: Prepared, board: Board, n: int = 100, force: bool = False) -> 
     if not fit.fits and not force:
         raise McugenError(f"{shown(p.path.name)} does not fit {board.name} ({fit.how}): {'; '.join(fit.problems())};"
                           f" largest: {', '.join(fit.largest)} (--force runs it anyway)")
-    xq = pack_inputs(g, g.quantize_inputs(test_inputs(p, n)))  # per sample, every input in turn
+    xq = pack_inputs(g, g.quantize_inputs(test_samples(p, n)))  # per sample, every input in turn
     ref = run_int8(g, unpack_inputs(g, xq))
     want = np.concatenate([ref[t].reshape(len(xq), -1) for t in g.outputs], axis=1)
     k = batch_size(board, cm.input_size)

@@ -180,8 +180,9 @@ def test_single_io_model_keeps_the_short_names(keras):
     h = render(g).header
     for macro in ("ONE_INPUT_SIZE 4", "ONE_OUTPUT_SIZE 2", "ONE_INPUT_SCALE", "ONE_OUTPUT_ZERO_POINT", "ONE_INPUTS 1"):
         assert f"#define {macro}" in h
-    assert "void one_invoke(const int8_t *input_int8_t, int8_t *output_out);" in h
+    assert "void one_invoke(const int8_t *in, int8_t *out);" in h  # the parameters it always had
     assert "one_quantize_input(float x)" in h and "one_dequantize_output(int8_t q)" in h
+    assert "one_quantize_input_int8_t(float x)" in h and "one_dequantize_output_out(int8_t q)" in h
 
 
 def test_project_sketch_and_golden_test_cover_every_output(tmp_path, prepared):

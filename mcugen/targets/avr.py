@@ -13,7 +13,8 @@ from ..emit import CModel
 from ..errors import McugenError
 from ..ir import Graph
 from ..resources import firmware_dir
-from . import packed_inputs, ANSI, TargetRun, elf_size, hook_defines, model_sources, parse_timing, parse_uart, tool, vectors_header
+from . import (ANSI, TargetRun, elf_size, hook_defines, model_sources, packed_inputs, parse_timing, parse_uart,
+               tool, vectors_header)
 
 CFLAGS = ["-std=c99", "-Wall", "-Wextra", "-Werror", "-ffunction-sections", "-fdata-sections"]
 LDFLAGS = ["-Wl,--gc-sections"]

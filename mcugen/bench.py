@@ -31,7 +31,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 
 from .boards import Board
-from .check import test_inputs
+from .check import test_samples
 from .emit import render
 from .errors import McugenError
 from .pipeline import Prepared
@@ -156,10 +156,10 @@ def layer_split(p: Prepared, board: Board, total: int) -> LayerSplit:
     g = p.graph
     target = get_target(board)
     cm = render(g, source=p.path.name, board=board)
-    xq = g.input.q.quantize(test_inputs(p, 1))
+    xq = g.quantize_inputs(test_samples(p, 1))
     run = target.run(g, cm, xq, timing=True)
-    want = run_int8(g, xq)[g.outputs[0]]
-    if not np.array_equal(run.outputs, want):
+    want = run_int8(g, xq)
+    if not all(np.array_equal(got, want[t]) for got, t in zip(run.all_outputs, g.outputs)):
         raise McugenError(f"{p.path.name}: the timing build's output differs from the reference on {board.name}")
     t = run.timing
     h = t.stamp_cost

@@ -2,7 +2,7 @@
 (byte for byte, layer by layer) and the int8 model against the float model."""
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
@@ -10,62 +10,94 @@ from .emit import render
 from .host import run_host
 from .pipeline import Prepared
 from .reference import run_int8
-from .task import is_classifier
+from .task import output_is_classifier
+
+
+@dataclass
+class OutputCheck:
+    """One output of a model with several."""
+
+    name: str
+    bit_exact: int
+    max_abs_diff: int
+    float_agreement: float | None
+    float_max_abs_err: float
 
 
 @dataclass
 class CheckResult:
     inputs: int
-    bit_exact: int
+    bit_exact: int  # inputs on which every output is exact
     max_abs_diff: int
     first_mismatch_layer: str | None
-    float_agreement: float | None
+    float_agreement: float | None  # one output: its argmax agreement; several: None (see outputs)
     float_max_abs_err: float
+    outputs: list[OutputCheck] = field(default_factory=list)  # a model with several outputs: each
 
     def to_json(self) -> dict:
-        return asdict(self)
+        d = asdict(self)
+        if not self.outputs:
+            d.pop("outputs")
+        return d
 
 
-def test_inputs(p: Prepared, n: int, seed: int = 1) -> np.ndarray:
-    """n float inputs: the calibration samples first; random ones (uniform in
-    the calibration data's range) make up any shortfall."""
-    x = p.calib[:n]
-    if len(x) < n:
-        rng = np.random.default_rng(seed)
-        lo, hi = float(p.calib.min()), float(p.calib.max())
-        extra = rng.uniform(lo, hi, size=(n - len(x),) + p.calib.shape[1:]).astype(np.float32)
-        x = np.concatenate([x, extra])
-    return x
+def test_inputs(p: Prepared, n: int, seed: int = 1):
+    """``test_samples`` of a one-input model as its array (several inputs:
+    the list)."""
+    xs = test_samples(p, n, seed)
+    return xs[0] if len(xs) == 1 else xs
+
+
+def test_samples(p: Prepared, n: int, seed: int = 1) -> list[np.ndarray]:
+    """n float samples per model input: the calibration samples first;
+    random ones (uniform in each input's calibration range) make up any
+    shortfall."""
+    rng = np.random.default_rng(seed)
+    xs = []
+    for calib in p.samples:
+        x = calib[:n]
+        if len(x) < n:
+            lo, hi = float(calib.min()), float(calib.max())
+            extra = rng.uniform(lo, hi, size=(n - len(x),) + calib.shape[1:]).astype(np.float32)
+            x = np.concatenate([x, extra])
+        xs.append(x)
+    return xs
 
 
 def run_check(p: Prepared, n: int = 100, sanitize: bool = True) -> CheckResult:
     g = p.graph
-    x = test_inputs(p, n)
-    xq = g.input.q.quantize(x)
+    xq = g.quantize_inputs(test_samples(p, n))
     ref = run_int8(g, xq)
     cm = render(g, source=p.path.name)
     host = run_host(g, cm, xq, sanitize=sanitize)
-    ref_out = ref[g.outputs[0]]
-    same = np.all((host.outputs == ref_out).reshape(len(xq), -1), axis=1)
+    n_in = len(xq[0])
+    ref_outs = [ref[t] for t in g.outputs]
+    same_each = [np.all((got == want).reshape(n_in, -1), axis=1) for got, want in zip(host.all_outputs, ref_outs)]
+    same = np.all(same_each, axis=0)
     first = None
     for op, got in zip(g.ops, host.layers):
         if not np.array_equal(got, ref[op.outputs[0]]):
             first = op.name
             break
-    diff = int(np.abs(host.outputs.astype(np.int32) - ref_out.astype(np.int32)).max(initial=0))
+    diffs = [int(np.abs(got.astype(np.int32) - want.astype(np.int32)).max(initial=0))
+             for got, want in zip(host.all_outputs, ref_outs)]
     # Float model on the very inputs the int8 model saw (quantized, dequantized);
     # for a .tflite input, which has no float model, LiteRT's int8 output.
-    xf = g.input.q.dequantize(xq).astype(np.float32)
-    yf = p.reference_predict(xf).reshape(ref_out.shape)
-    yq = g.output.q.dequantize(ref_out)
-    agreement = None
-    if is_classifier(g):
-        agreement = float(np.mean(np.argmax(yf, axis=1) == np.argmax(yq, axis=1)))
+    xf = [g.q(t).dequantize(x).astype(np.float32) for t, x in zip(g.inputs, xq)]
+    yfs = [np.asarray(y).reshape(r.shape) for y, r in zip(p.reference_predict(xf), ref_outs)]
+    yqs = g.dequantize_outputs(ref_outs)
+    agreements = [float(np.mean(np.argmax(yf, axis=1) == np.argmax(yq, axis=1))) if output_is_classifier(g, k) else None
+                  for k, (yf, yq) in enumerate(zip(yfs, yqs))]
+    errs = [float(np.abs(yf - yq).max(initial=0.0)) for yf, yq in zip(yfs, yqs)]
+    _, names = g.io_names()
+    per_output = [] if len(g.outputs) == 1 else [
+        OutputCheck(name, int(s.sum()), d, a, e) for name, s, d, a, e in zip(names, same_each, diffs, agreements, errs)]
     return CheckResult(
-        inputs=len(xq),
+        inputs=n_in,
         bit_exact=int(same.sum()),
-        max_abs_diff=diff,
+        max_abs_diff=max(diffs),
         first_mismatch_layer=first,
-        float_agreement=agreement,
-        float_max_abs_err=float(np.abs(yf - yq).max(initial=0.0)),
+        float_agreement=agreements[0] if len(g.outputs) == 1 else None,
+        float_max_abs_err=max(errs),
+        outputs=per_output,
     )

@@ -57,7 +57,9 @@ def _prepare(model, calib, quantizer):
 
 
 model_arg = click.argument("model", type=click.Path(path_type=Path))
-calib_opt = click.option("--calib", type=click.Path(path_type=Path), help="Calibration inputs (.npz with 'x', or .npy).")
+calib_opt = click.option("--calib", type=click.Path(path_type=Path),
+                         help="Calibration inputs (.npz with 'x', or .npy; several inputs: an .npz with one array "
+                              "per input, named as the input or x0, x1 ...).")
 quantizer_opt = click.option(
     "--quantizer", type=click.Choice(["mcugen", "tflite"]), default="mcugen", show_default=True,
     help="Who quantizes a Keras model: mcugen, or TFLiteConverter (full int8, --calib as representative data). "
@@ -153,7 +155,7 @@ def build(model, board_name, calib, output, force, as_json, quantizer):
             raise McugenError(msg + " (--force writes it anyway)")
         _warn("warning: " + msg)
     notes: list[str] = []
-    folder = write_project(folder, p.graph, cm, board, p.graph.input.q.quantize(p.calib[:4]),
+    folder = write_project(folder, p.graph, cm, board, p.graph.quantize_inputs([x[:4] for x in p.samples]),
                            overwrite=force, notes=notes)
     for note in notes:
         _warn(note)
@@ -171,7 +173,12 @@ def build(model, board_name, calib, output, force, as_json, quantizer):
     table.add_row("parameters", f"{t.params:,}")
     table.add_row("MACs", f"{t.macs:,}")
     table.add_row("weights in flash", f"{t.weights_flash_bytes:,} bytes")
-    table.add_row("activation arena", f"{t.arena_bytes:,} bytes (the input stays in the caller's buffer)")
+    table.add_row("activation arena", f"{t.arena_bytes:,} bytes (the input{'s stay' if len(t.inputs) > 1 else ' stays'}"
+                  f" in the caller's buffer{'s' if len(t.inputs) > 1 else ''})")
+    if len(t.inputs) > 1 or len(t.outputs) > 1:
+        for kind, rows in (("input", t.inputs), ("output", t.outputs)):
+            for k, r in enumerate(rows):
+                table.add_row(f"{kind} {k}", escape(f"{shown(r.name)} (C: {r.c_name}) {tuple(r.shape)}"))
     table.add_row("memory of", f"{fit.firmware} ({fit.how})")
     table.add_row("flash", f"{fit.flash_bytes:,} of {fit.flash_budget:,} bytes")
     table.add_row("SRAM", f"{fit.ram_total:,} of {fit.sram_budget:,} bytes "
@@ -338,7 +345,7 @@ def flash(target, board_name, calib, port, quantizer):
         p = _prepare(target, calib, quantizer)
         cm = render(p.graph, source=target.name, board=board)
         folder = write_project(default_output_dir(target, board), p.graph, cm, board,
-                               p.graph.input.q.quantize(p.calib[:4]))
+                               p.graph.quantize_inputs([x[:4] for x in p.samples]))
     from .platformio import upload
 
     upload(folder, board_name, port, echo=click.echo)
@@ -371,6 +378,11 @@ def check(model, calib, n, as_json, no_sanitize, quantizer):
         against = "the float model" if p.keras_model is not None else "LiteRT (a .tflite has no float model)"
         if r.float_agreement is not None:
             out.print(f"argmax agreement with {against}: {r.float_agreement:.1%}")
+        for o in r.outputs:  # a model with several outputs: each
+            agree = f", argmax agreement {o.float_agreement:.1%}" if o.float_agreement is not None else ""
+            out.print(escape(f"output {shown(o.name)!r}: bit-exact {o.bit_exact}/{r.inputs}, "
+                             f"max |C - reference| {o.max_abs_diff}{agree}, "
+                             f"max |int8 - {'float' if p.keras_model is not None else 'LiteRT'}| {o.float_max_abs_err:.6g}"))
         out.print(f"max |int8 - {'float' if p.keras_model is not None else 'LiteRT'}| (output units): "
                   f"{r.float_max_abs_err:.6g}")
     sys.exit(0 if r.bit_exact == r.inputs else 1)
@@ -388,7 +400,7 @@ def inspect(model, calib, as_json, show_plan, board_name, quantizer):
     """Per-layer table: shapes, parameters, MACs, quantization, memory."""
     from .emit import render
     from .report import as_json as report_json
-    from .report import totals
+    from .report import io_lines, totals
 
     board = None
     if board_name:
@@ -413,8 +425,8 @@ def inspect(model, calib, as_json, show_plan, board_name, quantizer):
     t = totals(p.graph, cm)
     out.print(f"total: {t.layers} layers, {t.params:,} parameters, {t.macs:,} MACs, "
               f"{t.weights_flash_bytes:,} bytes of constants, arena {t.arena_bytes:,} bytes")
-    out.print(f"input {tuple(t.input_shape)} scale {t.input_scale:.6g} zp {t.input_zero_point}; "
-              f"output {tuple(t.output_shape)} scale {t.output_scale:.6g} zp {t.output_zero_point}")
+    for line in io_lines(t):
+        out.print(escape(line))
     if show_plan:
         out.print(cm.plan.ascii())
     if fit is not None:

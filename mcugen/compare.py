@@ -25,7 +25,7 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
-from .check import test_inputs
+from .check import test_samples
 from .emit import render
 from .errors import McugenError
 from .host import run_host
@@ -125,21 +125,26 @@ def _ratio(a: np.ndarray, b: np.ndarray) -> tuple[float, int]:
     return float(np.mean(a == b)), int(np.abs(a - b).max())
 
 
+def _joined(ys: list[np.ndarray]) -> np.ndarray:
+    """Every output of every sample, as one (N, total bytes) array."""
+    return np.concatenate([np.asarray(y).reshape(len(y), -1) for y in ys], axis=1)
+
+
 def _label(layer: str, op: str, index: int) -> str:
     return f"{layer} ({op} #{index})"
 
 
 def run_compare(p: Prepared, n: int = 100, sanitize: bool = True, litert_resolver: str = "reference") -> CompareResult:
     g = p.graph
-    x = test_inputs(p, n)
-    xq = g.input.q.quantize(x)
+    x = test_samples(p, n)
+    xq = g.quantize_inputs(x)
     ref = run_int8(g, xq)
     host = run_host(g, render(g, source=p.path.name), xq, sanitize=sanitize)
-    c_ok = bool(np.array_equal(host.outputs, ref[g.outputs[0]])) and all(
+    c_ok = all(np.array_equal(got, ref[t]) for got, t in zip(host.all_outputs, g.outputs)) and all(
         np.array_equal(got, ref[op.outputs[0]]) for op, got in zip(g.ops, host.layers)
     )
     if p.tflite is None:
-        return _compare_other_quantizer(p, x, host.outputs, c_ok, litert_resolver)
+        return _compare_other_quantizer(p, x, host.all_outputs, c_ok, litert_resolver)
     tm = p.tflite
     mapped = [t for t in tm.tensor_index if t in g.tensors]
     indices = sorted({tm.tensor_index[t] for t in mapped})
@@ -148,11 +153,11 @@ def run_compare(p: Prepared, n: int = 100, sanitize: bool = True, litert_resolve
         try:
             run = run_oracle(name, tm, xq, tensors=indices, resolver=litert_resolver)
         except McugenError as e:  # e.g. TFLM refuses tensors with dynamic shapes
-            results[name] = OracleAgreement(name, len(xq), None, None, None, unavailable=str(e))
+            results[name] = OracleAgreement(name, len(xq[0]), None, None, None, unavailable=str(e))
             continue
-        ratio, diff = _ratio(host.outputs, run.outputs)
-        agreement = OracleAgreement(name, len(xq), ratio, diff, None)
-        vals = {g.inputs[0]: xq}
+        ratio, diff = _ratio(_joined(host.all_outputs), _joined(run.all_outputs))
+        agreement = OracleAgreement(name, len(xq[0]), ratio, diff, None)
+        vals = dict(zip(g.inputs, xq))
         for op, got in zip(g.ops, host.layers):
             y = op.forward_int8(g, [vals[t] for t in op.inputs])
             out = op.outputs[0]
@@ -176,7 +181,7 @@ def run_compare(p: Prepared, n: int = 100, sanitize: bool = True, litert_resolve
               "each other (then identical to the other one)")
     unchecked = [name for name, r in results.items() if r.unavailable]
     met, _ = _judge({k: r for k, r in results.items() if not r.unavailable}, c_ok)
-    return CompareResult(p.path.name, "tflite", len(xq), target, ok, c_ok, results, notes, unchecked, met)
+    return CompareResult(p.path.name, "tflite", len(xq[0]), target, ok, c_ok, results, notes, unchecked, met)
 
 
 C_DIFFERS = "the generated C differs from mcugen's int8 reference"
@@ -213,19 +218,27 @@ def _compare_other_quantizer(p: Prepared, x, c_out, c_ok, litert_resolver) -> Co
     from .tflite.loader import graph_from_tflite
     from .tflite_quantizer import convert_keras
 
+    from .pipeline import adopt_keras_names, permutation
+
     g = p.graph
-    tm = graph_from_tflite(convert_keras(p.keras_model, p.calib), g.name, f"{p.path.name} (TFLiteConverter)")
-    xq_t = tm.graph.input.q.quantize(x)
+    gin, gout = g.io_names()
+    tm = graph_from_tflite(convert_keras(p.keras_model, p.samples if len(p.samples) > 1 else p.samples[0]),
+                           g.name, f"{p.path.name} (TFLiteConverter)")
+    adopt_keras_names(tm.graph, (gin, gout))
+    tin, tout = tm.graph.io_names()
+    xq_t = tm.graph.quantize_inputs([x[i] for i in permutation(gin, tin)])
+    n = len(x[0])
     results = {}
     for name in ORACLES:
         try:
             run = run_oracle(name, tm, xq_t, resolver=litert_resolver)
         except McugenError as e:
-            results[name] = OracleAgreement(name, len(x), None, None, None, unavailable=str(e))
+            results[name] = OracleAgreement(name, n, None, None, None, unavailable=str(e))
             continue
-        theirs = g.output.q.quantize(tm.graph.output.q.dequantize(run.outputs).astype(np.float32))
-        ratio, diff = _ratio(c_out, theirs)
-        results[name] = OracleAgreement(name, len(x), ratio, diff, None)
+        ys = tm.graph.dequantize_outputs(run.all_outputs)
+        theirs = [g.q(t).quantize(ys[i].astype(np.float32)) for t, i in zip(g.outputs, permutation(tout, gout))]
+        ratio, diff = _ratio(_joined(c_out), _joined(theirs))
+        results[name] = OracleAgreement(name, n, ratio, diff, None)
     notes = ["mcugen's own quantizer and TFLiteConverter choose different quantization parameters, so no "
              "byte-exact agreement is expected: the oracles' outputs are compared in mcugen's output "
              "quantization, and no layer is compared. Use --quantizer tflite for the byte-exact comparison."]
@@ -234,5 +247,5 @@ def _compare_other_quantizer(p: Prepared, x, c_out, c_ok, litert_resolver) -> Co
     for name, r in results.items():
         if r.unavailable:
             notes.append(f"{ORACLE_TITLES[name]} could not run TFLiteConverter's model: {r.unavailable}")
-    return CompareResult(p.path.name, "mcugen", len(x), "none (different quantizations)", c_ok, c_ok, results, notes,
+    return CompareResult(p.path.name, "mcugen", n, "none (different quantizations)", c_ok, c_ok, results, notes,
                          [name for name, r in results.items() if r.unavailable])

@@ -1,7 +1,8 @@
 """Render the quantized graph as C through the Jinja templates.
 
-Produces ``<name>.h`` (the API) and ``<name>.c`` (constants in flash, the
-arena, the used kernels as static functions, and ``<name>_invoke``). Kernel
+Produces ``<name>.h`` (the API: one named pointer per input and per output,
+see templates/model.h.j2) and ``<name>.c`` (constants in flash, the arena,
+the used kernels as static functions, ``<name>_invoke`` and ``<name>_reset``). Kernel
 templates are looked up in the board's kernel families first
 (templates/<family>/kernels/..., ``Board.kernel_families``: e.g. arm_dsp then
 arm_v7m on a Cortex-M4) and then generically (templates/kernels/), so a faster
@@ -9,7 +10,7 @@ kernel for one core replaces the generic one without touching anything else:
 it takes the same arguments and the same constants."""
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -17,7 +18,7 @@ import jinja2
 import numpy as np
 
 from . import __version__
-from .cnames import c_identifier, unique_identifiers
+from .cnames import c_identifier, io_identifiers, unique_identifiers
 from .ir import CNames, Graph
 
 if TYPE_CHECKING:
@@ -91,6 +92,26 @@ def environment() -> jinja2.Environment:
 
 
 @dataclass
+class Port:
+    """One input or output of the generated API."""
+
+    index: int
+    name: str  # as the caller knows it (Keras layer, signature key)
+    ident: str  # its C identifier: the invoke parameter, m_quantize_<ident> ...
+    IDENT: str  # upper case, in <MODEL>_INPUT_<IDENT>_SIZE ...
+    size: int
+    shape: tuple[int, ...]
+    scale: str  # C float literal
+    zero_point: int
+    expr: str = ""  # an output: where its bytes are at the end (arena or an input)
+    used: bool = True  # an input: read by an op or copied out
+    param: str = ""  # its <model>_invoke parameter
+
+    def __post_init__(self):
+        self.param = self.param or self.ident
+
+
+@dataclass
 class CModel:
     name: str
     header: str
@@ -98,9 +119,24 @@ class CModel:
     plan: Plan
     op_ids: list[str]
     flash_bytes: int
-    input_size: int
+    input_size: int  # all inputs together (the harnesses pack them one after another)
     output_size: int
     kernels: list[Kernel]
+    input_sizes: list[int] = field(default_factory=list)
+    output_sizes: list[int] = field(default_factory=list)
+
+    def packed_call(self, inp: str, out: str) -> str:
+        """The invoke call on packed buffers: input k at the sum of the sizes
+        before it in ``inp``, output k likewise in ``out``."""
+        args, at = [], 0
+        for size in self.input_sizes:
+            args.append(f"{inp} + {at}" if at else inp)
+            at += size
+        at = 0
+        for size in self.output_sizes:
+            args.append(f"{out} + {at}" if at else out)
+            at += size
+        return f"{self.name}_invoke({', '.join(args)})"
 
     def write(self, folder: Path) -> list[Path]:
         folder.mkdir(parents=True, exist_ok=True)
@@ -112,6 +148,21 @@ class CModel:
             dst.write_text((firmware_dir() / f).read_text())
             paths.append(dst)
         return paths
+
+
+def ports(g: Graph, name: str, tensor_expr: dict[str, str] | None = None) -> tuple[list[Port], list[Port]]:
+    """The model's inputs and outputs as the generated API names them."""
+    in_names, out_names = g.io_names()
+    in_ids, out_ids = io_identifiers(in_names, out_names, name)
+    read = {t for op in g.ops for t in op.inputs} | set(g.outputs)
+    ins = [Port(k, n, i, i.upper(), t.size, t.shape, c_float(t.q.scale), t.q.zero_point, used=t.name in read)
+           for k, (n, i, t) in enumerate(zip(in_names, in_ids, g.input_tensors))]
+    outs = [Port(k, n, i, i.upper(), t.size, t.shape, c_float(t.q.scale), t.q.zero_point,
+                 (tensor_expr or {}).get(t.name, ""))
+            for k, (n, i, t) in enumerate(zip(out_names, out_ids, g.output_tensors))]
+    if len(ins) == 1 and len(outs) == 1:  # the parameters a one-input, one-output model always had
+        ins[0].param, outs[0].param = "in", "out"
+    return ins, outs
 
 
 # Header and source names a model must not take: the C library's headers
@@ -148,8 +199,14 @@ def render(g: Graph, source: str = "", board: "Board | None" = None) -> CModel:
     plan = plan_memory(g)
     op_ids = unique_identifiers([op.name for op in g.ops])
     ids = {id(op): i for op, i in zip(g.ops, op_ids)}
-    tensor_expr = {t: (f"in + {plan.in_caller_offsets[t]}" if t in plan.in_caller_offsets else "in")
-                   if t in plan.in_caller else f"{name}_arena + {off}" for t, off in plan.offsets.items()}
+    in_params = [p.param for p in ports(g, name)[0]]
+
+    def caller_expr(t: str) -> str:
+        off = plan.in_caller_offsets.get(t, 0)
+        return in_params[plan.caller_input[t]] + (f" + {off}" if off else "")
+
+    tensor_expr = {t: caller_expr(t) if t in plan.in_caller else f"{name}_arena + {off}"
+                   for t, off in plan.offsets.items()}
     scratch_expr = {id(g.ops[i]): f"{name}_arena + {off}" for i, off in plan.scratch.items()}
     c = CNames(name, ids, tensor_expr, scratch_expr)
 
@@ -168,7 +225,7 @@ def render(g: Graph, source: str = "", board: "Board | None" = None) -> CModel:
         calls.append(Call(index, label, op.c_call(g, c), tensor_expr[out], g.tensors[out].size))
     kernels = [pick_kernel(k, families) for k in kernels]
     flash = sum(a.nbytes for op in g.ops for a in op.constants())
-    qi, qo = g.input.q, g.output.q
+    ins, outs = ports(g, name, tensor_expr)
     ctx = dict(
         version=__version__,
         source=c_comment(source),
@@ -178,19 +235,14 @@ def render(g: Graph, source: str = "", board: "Board | None" = None) -> CModel:
         arrays=arrays,
         calls=calls,
         arena_size=max(plan.arena_size, 1),
-        out_expr=tensor_expr[g.outputs[0]],
-        in_size=g.input.size,
-        out_size=g.output.size,
-        in_shape=g.input.shape,
-        out_shape=g.output.shape,
-        in_scale=c_float(qi.scale),
-        in_zp=qi.zero_point,
-        out_scale=c_float(qo.scale),
-        out_zp=qo.zero_point,
+        ins=ins,
+        outs=outs,
+        comment=c_comment,
         n_layers=len(g.ops),
         macs=sum(op.macs(g) for op in g.ops),
     )
     env = environment()
     header = env.get_template("model.h.j2").render(**ctx)
     src = env.get_template("model.c.j2").render(**ctx)
-    return CModel(name, header, src, plan, op_ids, flash, g.input.size, g.output.size, kernels)
+    return CModel(name, header, src, plan, op_ids, flash, sum(p.size for p in ins), sum(p.size for p in outs),
+                  kernels, [p.size for p in ins], [p.size for p in outs])

@@ -140,6 +140,10 @@ def run_eval(model: str | Path, data: str | Path, calib=None, metric: str = "acc
         raise McugenError(f"unknown metric {metric!r} (known: {', '.join(METRICS)})")
     model = Path(model)
     p = prepare(model, calib, warn=warn)
+    if len(p.graph.inputs) != 1 or len(p.graph.outputs) != 1:
+        raise McugenError(f"{model.name}: eval scores a model with one input and one output; this one has "
+                          f"{len(p.graph.inputs)} inputs and {len(p.graph.outputs)} outputs (check and compare "
+                          "cover every output)")
     g_in, g_out = p.graph.input, p.graph.output
     autoencoder = g_out.size == g_in.size
     x, y = load_labelled(data, g_in.shape, y_optional=metric == "mae" and autoencoder)

@@ -36,17 +36,28 @@ AVR_NEAR_FLASH = 65_536  # bytes of flash that LPM (pgm_read_*) reaches
 
 PROBE = """#include <stdint.h>
 #include "%(name)s.h"
-static int8_t probe_in[%(NAME)s_INPUT_SIZE];
-static int8_t probe_out[%(NAME)s_OUTPUT_SIZE];
+%(buffers)s
 volatile int8_t probe_sink;
 int main(void)
 {
-    %(name)s_invoke(probe_in, probe_out);
-    probe_sink = probe_out[0];
+    %(call)s;
+    probe_sink = %(sink)s;
     for (;;) {
     }
 }
 """
+
+
+def probe_source(cm: CModel) -> str:
+    """A minimal main: one static buffer per input and per output, one call."""
+    ins = [f"probe_in{k}" for k in range(len(cm.input_sizes))]
+    outs = [f"probe_out{k}" for k in range(len(cm.output_sizes))]
+    buffers = "\n".join(f"static int8_t {b}[{n}];" for b, n in zip(ins + outs, cm.input_sizes + cm.output_sizes))
+    sink = " ^ ".join(f"{b}[0]" for b in outs)
+    return PROBE % {"name": cm.name, "buffers": buffers, "call": f"{cm.name}_invoke({', '.join(ins + outs)})",
+                    "sink": f"(int8_t)({sink})" if len(outs) > 1 else sink}
+
+
 # Without a cross compiler: bytes of code per distinct kernel, and a stack guess.
 CODE_PER_KERNEL = {"avr": 700, "arm": 400}
 STACK_GUESS = {"avr": 96, "arm": 256}
@@ -155,18 +166,18 @@ def check_fit(g: Graph, cm: CModel, board: Board) -> Fit:
         missing = board.toolchain["cc"] if not cc else board.toolchain["size"]
         fit.how = f"estimate: {missing} not installed"
         fit.flash_bytes = cm.flash_bytes + CODE_PER_KERNEL.get(board.arch, 600) * len(cm.kernels) + 512
-        fit.sram_bytes = cm.plan.arena_size + g.input.size + g.output.size
+        fit.sram_bytes = cm.plan.arena_size + cm.input_size + cm.output_size
         fit.stack_bytes = STACK_GUESS.get(board.arch, 128)
         return fit
     if fit.limits:  # avr-gcc would refuse it: say why instead of linking
         fit.how = f"not linked: {board.toolchain['cc']} cannot build it"
         fit.flash_bytes = cm.flash_bytes
-        fit.sram_bytes = cm.plan.arena_size + g.input.size + g.output.size
+        fit.sram_bytes = cm.plan.arena_size + cm.input_size + cm.output_size
         return fit
     with tempfile.TemporaryDirectory(prefix="mcugen-fit-") as d:
         folder = Path(d)
         cm.write(folder)
-        (folder / "mcg_probe.c").write_text(PROBE % {"name": cm.name, "NAME": cm.name.upper()})
+        (folder / "mcg_probe.c").write_text(probe_source(cm))
         # newlib-nano, as the harness and the Cortex-M frameworks link: full newlib's
         # reentrancy data would add ~0.8 KB of static RAM that is not the model's.
         extra = ["--specs=nano.specs", "--specs=nosys.specs"] if board.arch == "arm" else []

@@ -33,10 +33,12 @@ void mcg_host_trace(int16_t layer, const int8_t *data, uint32_t bytes)
     }
 }
 
+/* One buffer per input and per output, each its exact size, so that the
+ * sanitizer catches a kernel reading past the end of any of them. */
+%(buffers)s
+
 int main(int argc, char **argv)
 {
-    static int8_t in[%(NAME)s_INPUT_SIZE];
-    static int8_t out[%(NAME)s_OUTPUT_SIZE];
     FILE *fin, *fout;
     long n, i;
     if (argc != 5) {
@@ -50,13 +52,9 @@ int main(int argc, char **argv)
         return 2;
     }
     for (i = 0; i < n; ++i) {
-        if (fread(in, 1, sizeof in, fin) != sizeof in) {
-            return 4;
-        }
-        %(name)s_invoke(in, out);
-        if (fwrite(out, 1, sizeof out, fout) != sizeof out) {
-            return 3;
-        }
+%(reads)s
+        %(call)s;
+%(writes)s
     }
     fclose(fin);
     fclose(fout);
@@ -64,6 +62,50 @@ int main(int argc, char **argv)
     return 0;
 }
 """
+
+
+def harness_source(cm: CModel) -> str:
+    """The host harness: per sample, the inputs one after another from the
+    input file, the outputs one after another to the output file."""
+    ins = [f"in{k}" for k in range(len(cm.input_sizes))]
+    outs = [f"out{k}" for k in range(len(cm.output_sizes))]
+    buffers = [f"static int8_t {b}[{size}];" for b, size in zip(ins + outs, cm.input_sizes + cm.output_sizes)]
+    reads = "\n".join(f"        if (fread({b}, 1, sizeof {b}, fin) != sizeof {b}) {{\n            return 4;\n        }}"
+                      for b in ins)
+    writes = "\n".join(f"        if (fwrite({b}, 1, sizeof {b}, fout) != sizeof {b}) {{\n            return 3;\n        }}"
+                       for b in outs)
+    call = f"{cm.name}_invoke({', '.join(ins + outs)})"
+    return HARNESS % {"name": cm.name, "buffers": "\n".join(buffers), "reads": reads, "writes": writes, "call": call}
+
+
+def pack_inputs(g: Graph, xq) -> np.ndarray:
+    """(N, sum of the input sizes) int8: each sample's inputs one after another."""
+    xs = g.input_arrays(xq)
+    n = len(xs[0])
+    if any(len(x) != n for x in xs):
+        raise ValueError(f"input batches of {[len(x) for x in xs]} samples")
+    return np.concatenate([np.asarray(x, dtype=np.int8).reshape(n, -1) for x in xs], axis=1) if xs else \
+        np.zeros((n, 0), np.int8)
+
+
+def unpack_inputs(g: Graph, packed: np.ndarray) -> list[np.ndarray]:
+    """(N, sum of the input sizes) -> one (N, *shape) array per input."""
+    packed = np.asarray(packed).reshape(len(packed), sum(t.size for t in g.input_tensors))
+    res, at = [], 0
+    for t in g.input_tensors:
+        res.append(packed[:, at : at + t.size].reshape((len(packed),) + t.shape))
+        at += t.size
+    return res
+
+
+def unpack_outputs(g: Graph, packed: np.ndarray) -> list[np.ndarray]:
+    """(N, sum of the output sizes) -> one (N, *shape) array per output."""
+    packed = np.asarray(packed).reshape(len(packed), sum(t.size for t in g.output_tensors))
+    res, at = [], 0
+    for t in g.output_tensors:
+        res.append(packed[:, at : at + t.size].reshape((len(packed),) + t.shape))
+        at += t.size
+    return res
 
 
 def find_compiler() -> str:
@@ -94,18 +136,26 @@ def _run_failure(code: int, stderr: str, folder: Path) -> str:
 
 @dataclass
 class HostRun:
-    outputs: np.ndarray  # (N, *output shape) int8
+    all_outputs: list[np.ndarray]  # per model output: (N, *output shape) int8
     layers: list[np.ndarray]  # per op: (N, *op output shape) int8
 
+    @property
+    def outputs(self) -> np.ndarray:
+        """The output of a one-output model."""
+        if len(self.all_outputs) != 1:
+            raise ValueError(f"the model has {len(self.all_outputs)} outputs: use all_outputs")
+        return self.all_outputs[0]
 
-def run_host(g: Graph, cm: CModel, xq: np.ndarray, sanitize: bool = True, workdir: Path | None = None) -> HostRun:
-    """Compile ``cm`` with a harness and run it on the int8 inputs ``xq``."""
+
+def run_host(g: Graph, cm: CModel, xq, sanitize: bool = True, workdir: Path | None = None) -> HostRun:
+    """Compile ``cm`` with a harness and run it on the int8 inputs ``xq``
+    (one batch per model input, or the batch of a one-input model)."""
     cc = find_compiler()
     own = workdir is None
     folder = Path(tempfile.mkdtemp(prefix="mcugen-host-")) if own else workdir
     try:
         cm.write(folder)
-        (folder / "mcg_host_harness.c").write_text(HARNESS % {"name": cm.name, "NAME": cm.name.upper()})
+        (folder / "mcg_host_harness.c").write_text(harness_source(cm))
         exe = folder / "model_host"
         cmd = [cc, *CFLAGS, *(SANITIZE if sanitize else []), "-DMCG_TRACE_HOOK=mcg_host_trace",
                "-I", str(folder), str(folder / f"{cm.name}.c"), str(folder / "mcg_host_harness.c"), "-o", str(exe)]
@@ -114,7 +164,7 @@ def run_host(g: Graph, cm: CModel, xq: np.ndarray, sanitize: bool = True, workdi
             from .fit import first_error
 
             raise McugenError(f"the host compiler rejected the generated C: {first_error(r.stderr, folder)}")
-        xq = np.ascontiguousarray(xq, dtype=np.int8)
+        xq = np.ascontiguousarray(pack_inputs(g, xq))
         (folder / "in.bin").write_bytes(xq.tobytes())
         env = dict(os.environ, ASAN_OPTIONS="detect_leaks=0", UBSAN_OPTIONS="print_stacktrace=1")
         r = subprocess.run([str(exe), str(folder / "in.bin"), str(len(xq)), str(folder / "out.bin"), str(folder / "trace.bin")],
@@ -122,7 +172,7 @@ def run_host(g: Graph, cm: CModel, xq: np.ndarray, sanitize: bool = True, workdi
         if r.returncode != 0:
             raise McugenError(f"the generated C failed on the host ({_run_failure(r.returncode, r.stderr, folder)})")
         n = len(xq)
-        outputs = np.frombuffer((folder / "out.bin").read_bytes(), dtype=np.int8).reshape((n,) + g.output.shape)
+        outputs = unpack_outputs(g, np.frombuffer((folder / "out.bin").read_bytes(), dtype=np.int8).reshape(n, cm.output_size))
         trace = np.frombuffer((folder / "trace.bin").read_bytes(), dtype=np.int8)
         sizes = [g.tensors[op.outputs[0]].size for op in g.ops]
         per_input = trace.reshape(n, sum(sizes)) if sizes else trace.reshape(n, 0)

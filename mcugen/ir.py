@@ -181,14 +181,57 @@ class Graph:
     outputs: list[str] = field(default_factory=list)
     # "mcugen" or "tflite": who chose the quantization parameters.
     quantizer: str | None = None
+    # The names the caller knows each input and output by, parallel to
+    # inputs / outputs (Keras Input and output layer names, a .tflite file's
+    # signature keys); empty: the tensor names.
+    input_names: list[str] = field(default_factory=list)
+    output_names: list[str] = field(default_factory=list)
 
     @property
     def input(self) -> Tensor:
+        """The input of a one-input model (a model with several has no "the input")."""
+        if len(self.inputs) != 1:
+            raise ValueError(f"the model has {len(self.inputs)} inputs: use g.inputs")
         return self.tensors[self.inputs[0]]
 
     @property
     def output(self) -> Tensor:
+        """The output of a one-output model."""
+        if len(self.outputs) != 1:
+            raise ValueError(f"the model has {len(self.outputs)} outputs: use g.outputs")
         return self.tensors[self.outputs[0]]
+
+    @property
+    def input_tensors(self) -> list[Tensor]:
+        return [self.tensors[t] for t in self.inputs]
+
+    @property
+    def output_tensors(self) -> list[Tensor]:
+        return [self.tensors[t] for t in self.outputs]
+
+    def io_names(self) -> tuple[list[str], list[str]]:
+        """(input names, output names) as the caller knows them."""
+        ins = self.input_names if len(self.input_names) == len(self.inputs) else list(self.inputs)
+        outs = self.output_names if len(self.output_names) == len(self.outputs) else list(self.outputs)
+        return list(ins), list(outs)
+
+    def input_arrays(self, xs) -> list[np.ndarray]:
+        """Batches, one per input, in the model's order: ``xs`` is a list
+        (or tuple) of them or, for a one-input model, the array itself."""
+        if isinstance(xs, (list, tuple)):
+            if len(xs) != len(self.inputs):
+                raise ValueError(f"{len(xs)} input arrays for a model with {len(self.inputs)} inputs")
+            return list(xs)
+        if len(self.inputs) != 1:
+            raise ValueError(f"one input array for a model with {len(self.inputs)} inputs")
+        return [xs]
+
+    def quantize_inputs(self, xs) -> list[np.ndarray]:
+        """Float batches -> int8 batches, each in its input's quantization."""
+        return [self.q(t).quantize(x) for t, x in zip(self.inputs, self.input_arrays(xs))]
+
+    def dequantize_outputs(self, ys: list[np.ndarray]) -> list[np.ndarray]:
+        return [self.q(t).dequantize(y) for t, y in zip(self.outputs, ys)]
 
     def add_tensor(self, name: str, shape) -> Tensor:
         if name in self.tensors:

@@ -318,10 +318,6 @@ def _all_layers(model):
 def graph_from_keras(model, name: str) -> Graph:
     if not getattr(model, "inputs", None) or not getattr(model, "outputs", None):
         raise McugenError("the model has no defined input shape (build it, or save it after calling it once)")
-    if len(model.inputs) != 1 or len(model.outputs) != 1:
-        raise McugenError(
-            f"the model has {len(model.inputs)} inputs and {len(model.outputs)} outputs; mcugen supports one of each"
-        )
     check_layers(model)
     g = Graph(name=name)
     names: dict[tuple, str] = {}  # keras history key -> tensor name
@@ -367,12 +363,27 @@ def graph_from_keras(model, name: str) -> Graph:
         names[k] = tname
         return tname
 
-    out = visit(model.outputs[0])
-    g.outputs.append(out)
-    if len(g.inputs) != 1:
-        raise McugenError("the model's output does not depend on exactly one input")
+    for t in model.inputs:  # the model's inputs first, in its order (the C API's order)
+        visit(t)
+    declared = list(g.inputs)
+    for t in model.outputs:
+        g.outputs.append(visit(t))
+    if g.inputs != declared:
+        raise McugenError("an output depends on a tensor that is not one of the model's inputs")
+    if all(t in g.inputs for t in g.outputs):
+        raise McugenError("the model's output is its input (nothing is computed)" if len(g.outputs) == 1
+                          else "every output of the model is one of its inputs (nothing is computed)")
+    g.input_names = list(g.inputs)
+    g.output_names = _output_names(model, g.outputs)
     g.prune()
     return g
+
+
+def _output_names(model, tensors: list[str]) -> list[str]:
+    """The name of each output as Keras knows it: the output layer's name
+    (``model.output_names``), else the tensor's."""
+    names = list(getattr(model, "output_names", None) or [])
+    return [str(n) for n in names] if len(names) == len(tensors) else list(tensors)
 
 
 def load_graph(path: str | Path):

@@ -10,8 +10,10 @@
 * ``tflm``: TFLite Micro's reference kernels on the host, through the
   ``tflite-micro`` package's Python interpreter.
 
-Both run one input at a time (batch 1, as the model was converted) and can
-keep every intermediate tensor, so outputs can be compared layer by layer.
+Both run one sample at a time (batch 1, as the model was converted), set
+every input and read every output in the subgraph's order (TFLM's input k
+is the subgraph's k-th), and can keep every intermediate tensor, so outputs
+can be compared layer by layer.
 """
 from __future__ import annotations
 
@@ -42,28 +44,38 @@ def import_tf():
 
 @dataclass
 class OracleRun:
-    outputs: np.ndarray  # (N, *IR output shape) int8
+    all_outputs: list[np.ndarray]  # per model output: (N, *IR output shape) int8
     tensors: dict[int, np.ndarray]  # TFLite tensor index -> (N, *shape) int8, when asked for
+
+    @property
+    def outputs(self) -> np.ndarray:
+        """The output of a one-output model."""
+        if len(self.all_outputs) != 1:
+            raise ValueError(f"the model has {len(self.all_outputs)} outputs: use all_outputs")
+        return self.all_outputs[0]
 
 
 class _Feeder:
-    """Turns IR int8 inputs into what the file's input tensor takes, and reads
-    the int8 output back (through DEQUANTIZE's input, or requantized)."""
+    """Turns IR int8 inputs into what each of the file's input tensors takes,
+    and reads each int8 output back (through DEQUANTIZE's input, or
+    requantized). Inputs and outputs in the file's order, the IR's too."""
 
     def __init__(self, tm: TFLiteModel):
         self.tm = tm
         g = tm.graph
-        self.in_q, self.out_q = g.input.q, g.output.q
-        self.out_ir_index = tm.tensor_index[g.outputs[0]]
+        self.in_q = [g.q(t) for t in g.inputs]
+        self.out_q = [g.q(t) for t in g.outputs]
+        self.in_float = tm.inputs_float or [tm.input_is_float]
+        self.out_float = tm.outputs_float or [tm.output_is_float]
 
-    def feed(self, xq1: np.ndarray, shape) -> np.ndarray:
-        if self.tm.input_is_float:
-            return self.in_q.dequantize(xq1).astype(np.float32).reshape(shape)
+    def feed(self, k: int, xq1: np.ndarray, shape) -> np.ndarray:
+        if self.in_float[k]:
+            return self.in_q[k].dequantize(xq1).astype(np.float32).reshape(shape)
         return np.asarray(xq1, dtype=np.int8).reshape(shape)
 
-    def output(self, y: np.ndarray) -> np.ndarray:
-        if self.tm.output_is_float:
-            return self.out_q.quantize(y)
+    def output(self, k: int, y: np.ndarray) -> np.ndarray:
+        if self.out_float[k]:
+            return self.out_q[k].quantize(y)
         return np.asarray(y, dtype=np.int8)
 
 
@@ -81,7 +93,7 @@ def litert_api():
     return tf.lite.Interpreter, tf.lite.experimental.OpResolverType, "tensorflow"
 
 
-def run_litert(tm: TFLiteModel, xq: np.ndarray, tensors: list[int] = (), resolver: str = "reference") -> OracleRun:
+def run_litert(tm: TFLiteModel, xq, tensors: list[int] = (), resolver: str = "reference") -> OracleRun:
     interpreter, types, _ = litert_api()
     kind = {"reference": types.BUILTIN_REF, "builtin": types.BUILTIN_WITHOUT_DEFAULT_DELEGATES,
             "default": types.AUTO}[resolver]
@@ -94,19 +106,31 @@ def run_litert(tm: TFLiteModel, xq: np.ndarray, tensors: list[int] = (), resolve
         except (ValueError, RuntimeError) as e:
             raise McugenError(f"LiteRT cannot run the model: {one_line(e)}") from None
     feeder = _Feeder(tm)
-    din = it.get_input_details()[0]
-    dout = it.get_output_details()[0]
-    outs, layers = [], {i: [] for i in tensors}
-    for x in xq:
-        it.set_tensor(din["index"], feeder.feed(x, din["shape"]))
+    din = _by_file_order(it.get_input_details(), tm.input_indices or [tm.input_index])
+    dout = _by_file_order(it.get_output_details(), tm.output_indices or [tm.output_index])
+    xs = tm.graph.input_arrays(xq)
+    outs, layers = [[] for _ in dout], {i: [] for i in tensors}
+    for n in range(len(xs[0])):
+        for k, d in enumerate(din):
+            it.set_tensor(d["index"], feeder.feed(k, xs[k][n], d["shape"]))
         it.invoke()
-        outs.append(feeder.output(it.get_tensor(dout["index"])))
+        for k, d in enumerate(dout):
+            outs[k].append(feeder.output(k, it.get_tensor(d["index"])))
         for i in tensors:
             layers[i].append(np.array(it.get_tensor(i), dtype=np.int8))
     return _result(tm, outs, layers)
 
 
-def run_tflm(tm: TFLiteModel, xq: np.ndarray, tensors: list[int] = ()) -> OracleRun:
+def _by_file_order(details: list[dict], indices: list[int]) -> list[dict]:
+    """The interpreter's input (or output) details in the subgraph's order:
+    LiteRT lists them by tensor index."""
+    by_index = {int(d["index"]): d for d in details}
+    if all(i in by_index for i in indices):
+        return [by_index[i] for i in indices]
+    return list(details)
+
+
+def run_tflm(tm: TFLiteModel, xq, tensors: list[int] = ()) -> OracleRun:
     try:
         from tflite_micro.python.tflite_micro import runtime
     except ImportError:  # pragma: no cover - a dependency
@@ -121,12 +145,15 @@ def run_tflm(tm: TFLiteModel, xq: np.ndarray, tensors: list[int] = ()) -> Oracle
         except (RuntimeError, ValueError) as e:
             raise McugenError(f"TFLM cannot run the model: {one_line(e)}") from None
     feeder = _Feeder(tm)
-    shape = it.get_input_details(0)["shape"]
-    outs, layers = [], {i: [] for i in tensors}
-    for x in xq:
-        it.set_input(feeder.feed(x, shape), 0)
+    xs = g.input_arrays(xq)
+    shapes = [it.get_input_details(k)["shape"] for k in range(len(xs))]
+    outs, layers = [[] for _ in g.outputs], {i: [] for i in tensors}
+    for n in range(len(xs[0])):
+        for k, shape in enumerate(shapes):
+            it.set_input(feeder.feed(k, xs[k][n], shape), k)
         it.invoke()
-        outs.append(feeder.output(it.get_output(0)))
+        for k in range(len(g.outputs)):
+            outs[k].append(feeder.output(k, it.get_output(k)))
         for i in tensors:
             t = it.GetTensor(i, 0)  # {'dtype', 'shape', 'tensor_data'}
             layers[i].append(np.array(t["tensor_data"] if isinstance(t, dict) else t, dtype=np.int8))
@@ -135,12 +162,15 @@ def run_tflm(tm: TFLiteModel, xq: np.ndarray, tensors: list[int] = ()) -> Oracle
 
 def _result(tm: TFLiteModel, outs, layers) -> OracleRun:
     g = tm.graph
-    n = len(outs)
-    outputs = np.stack(outs).reshape((n,) + g.output.shape) if n else np.zeros((0,) + g.output.shape, np.int8)
-    return OracleRun(outputs, {i: np.stack(v).reshape(n, -1) for i, v in layers.items() if v})
+    results = []
+    for t, ys in zip(g.output_tensors, outs):
+        n = len(ys)
+        results.append(np.stack(ys).reshape((n,) + t.shape) if n else np.zeros((0,) + t.shape, np.int8))
+    n = len(outs[0]) if outs else 0
+    return OracleRun(results, {i: np.stack(v).reshape(n, -1) for i, v in layers.items() if v})
 
 
-def run_oracle(name: str, tm: TFLiteModel, xq: np.ndarray, tensors: list[int] = (), resolver: str = "reference") -> OracleRun:
+def run_oracle(name: str, tm: TFLiteModel, xq, tensors: list[int] = (), resolver: str = "reference") -> OracleRun:
     if name == "litert":
         return run_litert(tm, xq, tensors, resolver)
     if name == "tflm":

@@ -9,10 +9,11 @@ or a contiguous run of them from ``view_offset`` (a piece of a SPLIT).
 An op's scratch buffer (``Op.scratch_bytes``: a conv's padded patches) is a
 buffer alive during that op alone, planned with the tensors.
 
-The model input (and any view of it) is not in the arena: the kernels read it
-where the caller holds it (``invoke(in, out)``), so ``arena_size`` counts the
-intermediate tensors, the output and the scratch buffers only; such tensors
-have offset ``INPUT`` in the plan.
+The model inputs (and any view of one) are not in the arena: the kernels read
+each where the caller holds it (``invoke(in0, in1, ..., out0, ...)``), so
+``arena_size`` counts the intermediate tensors, the outputs and the scratch
+buffers only; such tensors have offset ``INPUT`` in the plan. Every output
+is alive to the end (copied out after the last op).
 """
 from __future__ import annotations
 
@@ -41,8 +42,9 @@ class Plan:
     arena_size: int
     buffers: list[Buffer] = field(default_factory=list)
     scratch: dict[int, int] = field(default_factory=dict)  # op index -> offset of its scratch
-    in_caller: set[str] = field(default_factory=set)  # the input and its views: read in the caller's buffer
-    in_caller_offsets: dict[str, int] = field(default_factory=dict)  # a view of the input: its bytes from here
+    in_caller: set[str] = field(default_factory=set)  # the inputs and their views: read in the caller's buffers
+    in_caller_offsets: dict[str, int] = field(default_factory=dict)  # a view of an input: its bytes from here
+    caller_input: dict[str, int] = field(default_factory=dict)  # such a tensor -> index of its model input
 
     def ascii(self, width: int = 64) -> str:
         """One line per buffer: its place in the arena, lifetime at the left."""
@@ -78,15 +80,17 @@ def plan_memory(g: Graph) -> Plan:
         span = spans.setdefault(r, [step, step])
         span[0], span[1] = min(span[0], step), max(span[1], step)
 
-    touch(g.inputs[0], -1)
+    for t in g.inputs:
+        touch(t, -1)
     for i, op in enumerate(g.ops):
         for name in op.inputs + op.outputs:
             touch(name, i)
-    touch(g.outputs[0], n)
-    in_root = root[g.inputs[0]]
+    for t in g.outputs:
+        touch(t, n)
+    in_roots = {root[t]: k for k, t in reversed(list(enumerate(g.inputs)))}
     buffers = [
         Buffer([r] + [t for t in g.tensors if root[t] == r and t != r], g.tensors[r].size, a, b)
-        for r, (a, b) in spans.items() if r != in_root
+        for r, (a, b) in spans.items() if r not in in_roots
     ]
     scratch = {}
     for i, op in enumerate(g.ops):
@@ -104,8 +108,8 @@ def plan_memory(g: Graph) -> Plan:
         buf.offset = offset
         placed.append(buf)
     where = {b.tensors[0]: b.offset for b in buffers}
-    offsets = {t: INPUT if root[t] == in_root else where[root[t]] + start[t] for t in g.tensors}
+    offsets = {t: INPUT if root[t] in in_roots else where[root[t]] + start[t] for t in g.tensors}
     arena = max((b.offset + b.size for b in buffers), default=0)
-    in_caller = {t for t in g.tensors if root[t] == in_root}
-    return Plan(offsets, arena, buffers, {i: b.offset for i, b in scratch.items()}, in_caller,
-                {t: start[t] for t in in_caller if start[t]})
+    caller = {t: in_roots[root[t]] for t in g.tensors if root[t] in in_roots}
+    return Plan(offsets, arena, buffers, {i: b.offset for i, b in scratch.items()}, set(caller),
+                {t: start[t] for t in caller if start[t]}, caller)

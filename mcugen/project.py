@@ -32,8 +32,8 @@ from .emit import CModel, c_values, environment
 from .errors import McugenError
 from .ir import Graph
 from .limits import check_path_name
-from .reference import int8_output
-from .task import is_classifier
+from .reference import int8_outputs
+from .task import output_is_classifier
 
 MARKER = ".mcugen-project"
 
@@ -98,6 +98,41 @@ def _refuse_edits(out_dir: Path, edited: list[str]) -> None:
             f"with --force (mcugen build), or write the project elsewhere with -o")
 
 
+def project_context(g: Graph, cm: CModel, board: Board, test_inputs) -> dict:
+    """What the project templates need: per input and per output its buffer,
+    size macro and embedded values (a one-input, one-output model keeps the
+    names it always had: input, output, <MODEL>_INPUT_SIZE ...)."""
+    from .emit import ports
+
+    xs = [np.asarray(x, dtype=np.int8).reshape((-1,) + t.shape)
+          for x, t in zip(g.input_arrays(test_inputs), g.input_tensors)]
+    expected = int8_outputs(g, xs)
+    ins, outs = ports(g, cm.name)
+    NAME = cm.name.upper()
+    single = len(ins) == 1 and len(outs) == 1
+    in_ctx, out_ctx = [], []
+    for p, x in zip(ins, xs):
+        in_ctx.append(dict(
+            buf="input" if single else f"input_{p.ident}",
+            size_macro=f"{NAME}_INPUT_SIZE" if single else f"{NAME}_INPUT_{p.IDENT}_SIZE",
+            golden_name="golden_inputs" if single else f"golden_input_{p.ident}",
+            body=c_values(x[0]), golden=c_values(x), size=p.size))
+    for k, (p, y) in enumerate(zip(outs, expected)):
+        shown_values = min(p.size, 8)
+        out_ctx.append(dict(
+            buf="output" if single else f"output_{p.ident}",
+            size_macro=f"{NAME}_OUTPUT_SIZE" if single else f"{NAME}_OUTPUT_{p.IDENT}_SIZE",
+            golden_name="golden_outputs" if single else f"golden_output_{p.ident}",
+            body=c_values(y[0]), golden=c_values(y), size=p.size, shown_values=shown_values,
+            classifier=output_is_classifier(g, k),
+            dequantize=f"{cm.name}_dequantize_output" if single else f"{cm.name}_dequantize_{p.ident}",
+            label="" if len(outs) == 1 else f"{p.ident}: ", label_plain=p.ident))
+    call = f"{cm.name}_invoke({', '.join(p['buf'] for p in in_ctx + out_ctx)})"
+    label_size = 20 if len(outs) == 1 else 20 + len(", output ") + max(len(p.ident) for p in outs)
+    return dict(version=__version__, board=board, name=cm.name, NAME=NAME, n_golden=len(xs[0]),
+                ins=in_ctx, outs=out_ctx, call=call, label_size=label_size)
+
+
 def write_project(out_dir: Path, g: Graph, cm: CModel, board: Board, test_inputs: np.ndarray,
                   overwrite: bool = False, notes: list[str] | None = None) -> Path:
     """Write the project; ``test_inputs`` are int8 inputs: the first runs in
@@ -121,13 +156,8 @@ def write_project(out_dir: Path, g: Graph, cm: CModel, board: Board, test_inputs
         _clean(staging, parent, created)
         raise McugenError(f"cannot write {out_dir}: {e.strerror or e}") from None
     try:
-        xq = np.asarray(test_inputs, dtype=np.int8).reshape((-1,) + g.input.shape)
-        expected = int8_output(g, xq)
+        ctx = project_context(g, cm, board, test_inputs)
         env = environment()
-        ctx = dict(version=__version__, board=board, name=cm.name, NAME=cm.name.upper(),
-                   input_body=c_values(xq[0]), output_body=c_values(expected[0]), n_golden=len(xq),
-                   inputs_body=c_values(xq), outputs_body=c_values(expected),
-                   classifier=is_classifier(g), out_size=g.output.size, shown_values=min(g.output.size, 8))
         (staging / "platformio.ini").write_text(env.get_template("project/platformio.ini.j2").render(**ctx))
         (staging / "src").mkdir()
         (staging / "src" / "main.cpp").write_text(env.get_template("project/main.cpp.j2").render(**ctx))

@@ -30,11 +30,13 @@ def choose_qparams(lo: float, hi: float) -> QParams:
     return QParams(scale, zp)
 
 
-def calibrate(g: Graph, samples: np.ndarray) -> dict[str, tuple[float, float]]:
-    """(min, max) of every tensor over the calibration samples."""
+def calibrate(g: Graph, samples) -> dict[str, tuple[float, float]]:
+    """(min, max) of every tensor over the calibration samples (one batch
+    per model input, or the batch of a one-input model)."""
+    xs = g.input_arrays(samples)
     ranges: dict[str, tuple[float, float]] = {}
-    for start in range(0, len(samples), CHUNK):
-        vals = run_float(g, samples[start : start + CHUNK])
+    for start in range(0, len(xs[0]), CHUNK):
+        vals = run_float(g, [x[start : start + CHUNK] for x in xs])
         for name, v in vals.items():
             lo, hi = float(np.min(v)), float(np.max(v))
             if not (np.isfinite(lo) and np.isfinite(hi)):
@@ -63,7 +65,7 @@ def _groups(g: Graph) -> dict[str, str]:
     return {name: find(name) for name in g.tensors}
 
 
-def quantize_graph(g: Graph, samples: np.ndarray) -> Graph:
+def quantize_graph(g: Graph, samples) -> Graph:
     ranges = calibrate(g, samples)
     root = _groups(g)
     group_range: dict[str, tuple[float, float]] = {}

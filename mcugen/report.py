@@ -25,18 +25,33 @@ class LayerRow:
 
 
 @dataclass
+class PortRow:
+    """One input or output of the model, as the generated API names it."""
+
+    name: str  # as the model names it
+    c_name: str  # the invoke parameter; <MODEL>_INPUT_<C_NAME>_SIZE ...
+    shape: list[int]
+    bytes: int
+    scale: float
+    zero_point: int
+
+
+@dataclass
 class Totals:
     layers: int
     params: int
     macs: int
     weights_flash_bytes: int
     arena_bytes: int
-    input_shape: list[int]
-    output_shape: list[int]
-    input_scale: float
-    input_zero_point: int
-    output_scale: float
-    output_zero_point: int
+    # The single input's and output's (None for a model with several: see inputs, outputs).
+    input_shape: list[int] | None
+    output_shape: list[int] | None
+    input_scale: float | None
+    input_zero_point: int | None
+    output_scale: float | None
+    output_zero_point: int | None
+    inputs: list[PortRow]
+    outputs: list[PortRow]
 
 
 def layer_rows(g: Graph, cm: CModel) -> list[LayerRow]:
@@ -63,20 +78,42 @@ def layer_rows(g: Graph, cm: CModel) -> list[LayerRow]:
     return rows
 
 
+def ports(g: Graph, cm: CModel) -> tuple[list[PortRow], list[PortRow]]:
+    from .emit import ports as c_ports
+
+    ins, outs = c_ports(g, cm.name)
+    row = lambda p, t: PortRow(p.name, p.ident, list(t.shape), t.size, float(t.q.scale), int(t.q.zero_point))  # noqa: E731
+    return [row(p, t) for p, t in zip(ins, g.input_tensors)], [row(p, t) for p, t in zip(outs, g.output_tensors)]
+
+
 def totals(g: Graph, cm: CModel) -> Totals:
+    ins, outs = ports(g, cm)
+    one_in, one_out = ins[0] if len(ins) == 1 else None, outs[0] if len(outs) == 1 else None
     return Totals(
         layers=len(g.ops),
         params=sum(op.param_count() for op in g.ops),
         macs=sum(op.macs(g) for op in g.ops),
         weights_flash_bytes=cm.flash_bytes,
         arena_bytes=cm.plan.arena_size,
-        input_shape=list(g.input.shape),
-        output_shape=list(g.output.shape),
-        input_scale=float(g.input.q.scale),
-        input_zero_point=int(g.input.q.zero_point),
-        output_scale=float(g.output.q.scale),
-        output_zero_point=int(g.output.q.zero_point),
+        input_shape=one_in and one_in.shape,
+        output_shape=one_out and one_out.shape,
+        input_scale=one_in and one_in.scale,
+        input_zero_point=one_in and one_in.zero_point,
+        output_scale=one_out and one_out.scale,
+        output_zero_point=one_out and one_out.zero_point,
+        inputs=ins,
+        outputs=outs,
     )
+
+
+def io_lines(t: Totals) -> list[str]:
+    """The inputs and outputs in words: one line for a one-input,
+    one-output model (as always), else one line each."""
+    if len(t.inputs) == 1 and len(t.outputs) == 1:
+        return [f"input {tuple(t.input_shape)} scale {t.input_scale:.6g} zp {t.input_zero_point}; "
+                f"output {tuple(t.output_shape)} scale {t.output_scale:.6g} zp {t.output_zero_point}"]
+    return [f"{kind} {k} {p.name!r} (C: {p.c_name}) {tuple(p.shape)} scale {p.scale:.6g} zp {p.zero_point}"
+            for kind, rows in (("input", t.inputs), ("output", t.outputs)) for k, p in enumerate(rows)]
 
 
 def as_json(g: Graph, cm: CModel) -> dict:

@@ -24,18 +24,23 @@ import numpy as np
 from .errors import McugenError
 
 
-def convert_keras(model, samples: np.ndarray, per_channel: bool = True) -> bytes:
+def convert_keras(model, samples, per_channel: bool = True) -> bytes:
     """A fully int8 ``.tflite`` flatbuffer of a Keras model, calibrated on
-    ``samples`` (N, *input shape)."""
+    ``samples`` (N, *input shape), or for a model with several inputs a list
+    of such batches in ``model.inputs`` order."""
     from .oracles import import_tf
     from .keras_loader import _native_stderr_silenced
 
     tf = import_tf()
-    samples = np.asarray(samples, dtype=np.float32)
+    xs = [np.asarray(x, dtype=np.float32) for x in (samples if isinstance(samples, (list, tuple)) else [samples])]
+
+    # Several inputs: by name, since the converter's signature orders them its
+    # own way (not as model.inputs); the keys are the Input layers' names.
+    names = [t._keras_history[0].name for t in model.inputs] if len(xs) > 1 else []
 
     def representative():
-        for i in range(len(samples)):
-            yield [samples[i : i + 1]]
+        for i in range(len(xs[0])):
+            yield dict(zip(names, (x[i : i + 1] for x in xs))) if names else [xs[0][i : i + 1]]
 
     with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()), _native_stderr_silenced():
         warnings.simplefilter("ignore")

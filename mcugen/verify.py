@@ -7,10 +7,11 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 
 from .boards import Board
-from .check import test_inputs
+from .check import test_samples
 from .emit import render
 from .errors import McugenError
 from .fit import check_fit
+from .host import pack_inputs, unpack_inputs
 from .limits import shown
 from .pipeline import Prepared
 from .reference import run_int8
@@ -87,15 +88,15 @@ def run_verify(p: Prepared, board: Board, n: int = 100, force: bool = False) -> 
     if not fit.fits and not force:
         raise McugenError(f"{shown(p.path.name)} does not fit {board.name} ({fit.how}): {'; '.join(fit.problems())};"
                           f" largest: {', '.join(fit.largest)} (--force runs it anyway)")
-    xq = g.input.q.quantize(test_inputs(p, n))
-    ref = run_int8(g, xq)
-    want = ref[g.outputs[0]]
-    k = batch_size(board, g.input.size)
+    xq = pack_inputs(g, g.quantize_inputs(test_samples(p, n)))  # per sample, every input in turn
+    ref = run_int8(g, unpack_inputs(g, xq))
+    want = np.concatenate([ref[t].reshape(len(xq), -1) for t in g.outputs], axis=1)
+    k = batch_size(board, cm.input_size)
     outputs, counts, runs = [], [], []
     for start in range(0, len(xq), k):
         run = target.run(g, cm, xq[start : start + k])
         runs.append(run)
-        outputs.append(run.outputs)
+        outputs.append(np.concatenate([y.reshape(len(y), -1) for y in run.all_outputs], axis=1))
         counts += run.counts
     got = np.concatenate(outputs)
     same = np.all((got == want).reshape(len(xq), -1), axis=1)
@@ -120,7 +121,7 @@ def run_verify(p: Prepared, board: Board, n: int = 100, force: bool = False) -> 
         unit=run.unit,
         count=max(counts),
         macs=sum(op.macs(g) for op in g.ops),
-        flash_bytes=run.flash_bytes - min(k, len(xq)) * g.input.size,
+        flash_bytes=run.flash_bytes - min(k, len(xq)) * cm.input_size,
         sram_bytes=run.sram_bytes,
         stack_bytes=run.stack_bytes,
         first_mismatch_layer=first,

@@ -41,7 +41,7 @@ class Timing:
 
 @dataclass
 class TargetRun:
-    outputs: np.ndarray  # (N, *output shape) int8
+    all_outputs: list[np.ndarray]  # per model output: (N, *output shape) int8
     counts: list[int]  # per inference, in `unit`
     unit: str  # "cycles" or "instructions"
     flash_bytes: int
@@ -51,8 +51,40 @@ class TargetRun:
     layers: dict[int, np.ndarray] = field(default_factory=dict)  # trace builds: layer -> bytes
     timing: Timing | None = None  # timing builds
 
+    @property
+    def outputs(self) -> np.ndarray:
+        """The output of a one-output model."""
+        if len(self.all_outputs) != 1:
+            raise ValueError(f"the model has {len(self.all_outputs)} outputs: use all_outputs")
+        return self.all_outputs[0]
+
+
+def packed_inputs(g, xq) -> np.ndarray:
+    """The test vectors as the harness reads them: per sample, every input
+    one after another (``xq``: one batch per input, or a packed array)."""
+    if isinstance(xq, (list, tuple)):
+        from ..host import pack_inputs
+
+        return pack_inputs(g, xq)
+    return np.asarray(xq, dtype=np.int8)
+
 
 def vectors_header(cm: CModel, xq: np.ndarray) -> str:
+    """The harness's test vectors (``xq`` packed: per sample, every input one
+    after another) and how to call the model on its packed buffers."""
+    multi = len(getattr(cm, "input_sizes", [])) > 1 or len(getattr(cm, "output_sizes", [])) > 1
+    invoke = [f"#define MCG_VEC_INVOKE {cm.name}_invoke"] if not multi else [
+        "/* The harness keeps one input buffer and one output buffer: each input",
+        " * and output at the sum of the sizes before it. */",
+        "static inline void mcg_vec_invoke(const int8_t *in, int8_t *out)",
+        "{",
+        f"    {cm.packed_call('in', 'out')};",
+        "}",
+        "#define MCG_VEC_INVOKE mcg_vec_invoke",
+    ]
+    sizes = ([f"#define MCG_VEC_INPUT_SIZE {cm.name.upper()}_INPUT_SIZE",
+              f"#define MCG_VEC_OUTPUT_SIZE {cm.name.upper()}_OUTPUT_SIZE"] if not multi else
+             [f"#define MCG_VEC_INPUT_SIZE {cm.input_size}", f"#define MCG_VEC_OUTPUT_SIZE {cm.output_size}"])
     return "\n".join(
         [
             "/* Test vectors for the mcugen harness. Generated; do not edit. */",
@@ -61,9 +93,8 @@ def vectors_header(cm: CModel, xq: np.ndarray) -> str:
             '#include "mcg_arch.h"',
             f'#include "{cm.name}.h"',
             f"#define MCG_VEC_COUNT {len(xq)}",
-            f"#define MCG_VEC_INPUT_SIZE {cm.name.upper()}_INPUT_SIZE",
-            f"#define MCG_VEC_OUTPUT_SIZE {cm.name.upper()}_OUTPUT_SIZE",
-            f"#define MCG_VEC_INVOKE {cm.name}_invoke",
+            *sizes,
+            *invoke,
             f"static const int8_t MCG_FLASH mcg_vec_inputs[{max(xq.size, 1)}] = {{",
             c_values(xq if xq.size else np.zeros(1, np.int8)),
             "};",
@@ -73,8 +104,9 @@ def vectors_header(cm: CModel, xq: np.ndarray) -> str:
     )
 
 
-def parse_uart(text: str, g: Graph) -> tuple[np.ndarray, list[int], int, dict[int, np.ndarray]]:
-    """Parse the harness's lines: outputs, counts, stack peak, layer traces."""
+def parse_uart(text: str, g: Graph) -> tuple[list[np.ndarray], list[int], int, dict[int, np.ndarray]]:
+    """Parse the harness's lines: outputs (one array per model output),
+    counts, stack peak, layer traces."""
     text = ANSI.sub("", text).replace("\r", "")
     outs, counts, stack, layers = [], [], -1, {}
     for m in re.finditer(r"^([OSL]) ([0-9a-f ]+?)[.\s]*$", text, re.M):
@@ -88,7 +120,12 @@ def parse_uart(text: str, g: Graph) -> tuple[np.ndarray, list[int], int, dict[in
             layers[int(body[0])] = np.frombuffer(bytes.fromhex(body[1]), dtype=np.int8)
     if not outs or not re.search(r"^E[.\s]*$", text, re.M):
         raise McugenError(f"the simulated program did not finish; it printed: {text.strip()[-400:]!r}")
-    return np.stack(outs).reshape((len(outs),) + g.output.shape), counts, stack, layers
+    packed = np.stack(outs)
+    if len(getattr(g, "outputs", ())) > 1:
+        from ..host import unpack_outputs
+
+        return unpack_outputs(g, packed), counts, stack, layers
+    return [packed.reshape((len(outs),) + tuple(g.output.shape))], counts, stack, layers
 
 
 def parse_timing(text: str, n_layers: int, resolution: int, total: int) -> Timing:

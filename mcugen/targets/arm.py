@@ -42,7 +42,8 @@ from ..emit import CModel
 from ..errors import McugenError
 from ..ir import Graph
 from ..resources import firmware_dir
-from . import TargetRun, elf_size, hook_defines, model_sources, parse_timing, parse_uart, tool, vectors_header
+from . import (TargetRun, elf_size, hook_defines, model_sources, packed_inputs, parse_timing, parse_uart, tool,
+               vectors_header)
 
 CFLAGS = ["-std=c99", "-Wall", "-Wextra", "-Werror", "-ffunction-sections", "-fdata-sections"]
 LDFLAGS = ["-Wl,--gc-sections", "-nostartfiles", "--specs=nano.specs"]
@@ -175,7 +176,9 @@ class ArmTarget:
             proc.stdout.close()
         return out.decode(errors="replace")
 
-    def run(self, g: Graph, cm: CModel, xq: np.ndarray, trace: bool = False, timing: bool = False) -> TargetRun:
+    def run(self, g: Graph, cm: CModel, xq, trace: bool = False, timing: bool = False) -> TargetRun:
+        """Run on ``xq``: one int8 batch per model input, or the packed vectors."""
+        xq = packed_inputs(g, xq)
         with tempfile.TemporaryDirectory(prefix="mcugen-arm-") as d:
             elf = self.compile(Path(d), cm, xq, trace, len(g.ops) if timing else 0)
             flash, sram = elf_size(tool(self.board.toolchain["size"], self.packages), elf)

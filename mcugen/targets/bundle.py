@@ -36,7 +36,8 @@ class Bundle:
             m.write(folder)
         which = np.repeat(np.arange(len(self.models)), self.counts).astype(np.int16)
         cases = "\n".join(
-            f"    case {i}: {m.name}_invoke(in, out); break;" for i, m in enumerate(self.models)
+            f"    case {i}: {m.packed_call('in', 'out') if m.input_sizes else f'{m.name}_invoke(in, out)'}; break;"
+            for i, m in enumerate(self.models)
         )
         (folder / f"{self.name}.h").write_text(
             f"#ifndef MCG_BUNDLE_H\n#define MCG_BUNDLE_H\n#include <stdint.h>\n"
@@ -53,14 +54,21 @@ class Bundle:
         )
 
     def pack(self, inputs: list[np.ndarray]) -> np.ndarray:
-        """Concatenate int8 inputs (each (n_i, *shape)), padded to in_size."""
+        """Concatenate int8 inputs (each (n_i, *shape), or packed (n_i, size)),
+        padded to in_size."""
         rows = [np.pad(x.reshape(len(x), -1), ((0, 0), (0, self.in_size - x[0].size))) for x in inputs]
         return np.concatenate(rows).astype(np.int8)
 
-    def unpack(self, outputs: np.ndarray, graphs: list[Graph]) -> list[np.ndarray]:
+    def unpack(self, outputs: np.ndarray, graphs: list[Graph]) -> list:
+        """Per model, its output (N, *shape), or for a model with several
+        outputs the list of them."""
+        from ..host import unpack_outputs
+
         res, start = [], 0
         for g, n in zip(graphs, self.counts):
-            res.append(outputs[start : start + n, : g.output.size].reshape((n,) + g.output.shape))
+            size = sum(t.size for t in g.output_tensors)
+            ys = unpack_outputs(g, outputs[start : start + n, :size])
+            res.append(ys[0] if len(ys) == 1 else ys)
             start += n
         return res
 
@@ -74,6 +82,9 @@ class _BundleGraph:
 
 def run_bundle(target, graphs: list[Graph], models: list[CModel], inputs: list[np.ndarray]):
     """Run each model on its int8 inputs in one image; returns (outputs per model, TargetRun)."""
+    from ..host import pack_inputs
+
+    inputs = [pack_inputs(g, x) if isinstance(x, (list, tuple)) else x for g, x in zip(graphs, inputs)]
     b = Bundle(models, [len(x) for x in inputs])
     run = target.run(_BundleGraph(b.out_size), b, b.pack(inputs))
     return b.unpack(run.outputs, graphs), run

@@ -60,6 +60,11 @@ class TFLiteModel:
     input_is_float: bool = False
     output_is_float: bool = False
     op_names: list[str] = field(default_factory=list)  # builtin name of every operator, in order
+    # Every input and output, in the file's order (the fields above: the first).
+    input_indices: list[int] = field(default_factory=list)
+    output_indices: list[int] = field(default_factory=list)
+    inputs_float: list[bool] = field(default_factory=list)
+    outputs_float: list[bool] = field(default_factory=list)
 
 
 class Loader(TFLiteFile):
@@ -152,40 +157,51 @@ class Loader(TFLiteFile):
     # --- the whole graph ---------------------------------------------------
     def load(self) -> TFLiteModel:
         names = [self.opname(op) for op in self.ops]
-        n_in = len(self.sg.inputs) if self.sg.inputs is not None else 0
-        n_out = len(self.sg.outputs) if self.sg.outputs is not None else 0
-        if n_in != 1 or n_out != 1:
-            raise UnsupportedLayer(f"{self.where}: the model has {n_in} inputs and "
-                                   f"{n_out} outputs; mcugen supports one of each")
-        in_idx, out_idx = int(self.sg.inputs[0]), int(self.sg.outputs[0])
-        consumers = [k for k, op in enumerate(self.ops) if in_idx in [int(i) for i in op.inputs]]
-        producers = [k for k, op in enumerate(self.ops) if out_idx in [int(i) for i in op.outputs]]
-        edge_in = edge_out = None
-        ir_in, ir_out = in_idx, out_idx
-        if self.type_name(self.tensors[in_idx].type) == "FLOAT32" and len(consumers) == 1 \
-                and names[consumers[0]] == "QUANTIZE":
-            edge_in = consumers[0]
-            ir_in = int(self.ops[edge_in].outputs[0])
-        if self.type_name(self.tensors[out_idx].type) == "FLOAT32" and len(producers) == 1 \
-                and names[producers[0]] == "DEQUANTIZE":
-            edge_out = producers[0]
-            ir_out = int(self.ops[edge_out].inputs[0])
-        inner = [k for k in range(len(self.ops)) if k not in (edge_in, edge_out)]
+        file_ins = [int(i) for i in (self.sg.inputs if self.sg.inputs is not None else [])]
+        file_outs = [int(i) for i in (self.sg.outputs if self.sg.outputs is not None else [])]
+        if not file_ins or not file_outs:
+            raise McugenError(f"{self.where}: the model has {len(file_ins)} inputs and {len(file_outs)} outputs; "
+                              "mcugen needs at least one of each")
+        # A float input with a QUANTIZE as its only reader, a float output
+        # written by a DEQUANTIZE: the edge op is dropped, the C takes and
+        # returns int8 (each edge on its own, so inputs may mix float and int8).
+        edges: set[int] = set()
+        ir_ins, ir_outs, ins_float, outs_float, index_outs = [], [], [], [], []
+        for i in file_ins:
+            consumers = [k for k, op in enumerate(self.ops) if i in [int(j) for j in op.inputs]]
+            is_edge = (self.type_name(self.tensors[i].type) == "FLOAT32" and len(consumers) == 1
+                       and names[consumers[0]] == "QUANTIZE")
+            edges.update(consumers if is_edge else [])
+            ir_ins.append(int(self.ops[consumers[0]].outputs[0]) if is_edge else i)
+            ins_float.append(is_edge)
+        for i in file_outs:
+            producers = [k for k, op in enumerate(self.ops) if i in [int(j) for j in op.outputs]]
+            is_edge = (self.type_name(self.tensors[i].type) == "FLOAT32" and len(producers) == 1
+                       and names[producers[0]] == "DEQUANTIZE")
+            edges.update(producers if is_edge else [])
+            ir_outs.append(int(self.ops[producers[0]].inputs[0]) if is_edge else i)
+            outs_float.append(is_edge)
+            # ARG_MAX writes an int32/int64 index, which mcugen returns as an
+            # int8 byte (mcugen/ops/arg_max.py keeps it at the model's output).
+            index_outs.append(bool(producers) and names[producers[0]] == "ARG_MAX")
+        inner = [k for k in range(len(self.ops)) if k not in edges]
         layers = [k for k in inner if not is_shape_op(self, self.ops[k], names[k])]
         self.check_supported([k for k in layers if names[k] not in EDGE_OPS], names)
-        # ARG_MAX writes an int32/int64 index, which mcugen returns as an int8
-        # byte (mcugen/ops/arg_max.py, which also keeps it at the model's output).
-        index_out = bool(producers) and names[producers[0]] == "ARG_MAX"
         check_int8(self, self.consts, names, [k for k in layers if names[k] != "ARG_MAX"],
-                   (ir_in, None if index_out else ir_out))
+                   ir_ins, [j for j, index in zip(ir_outs, index_outs) if not index])
         for k in layers:
             if names[k] in EDGE_OPS:
                 raise UnsupportedLayer(f"{self.where}: TFLite op #{k} {names[k]} is only supported on the "
                                        "model's output")
         check_ops(self, names, inner)
-        self.g.inputs.append(self.ir_tensor(ir_in))
+        for i in ir_ins:
+            self.g.inputs.append(self.ir_tensor(i))
+        signature = self.signature_names()
+        self.g.input_names = [signature.get(i) or io_name(self.tname(i), "input", k) for k, i in enumerate(file_ins)]
+        self.g.output_names = [signature.get(i) or io_name(self.tname(i), "output", k)
+                               for k, i in enumerate(file_outs)]
         for k, (op, name) in enumerate(zip(self.ops, names)):
-            if k in (edge_in, edge_out):
+            if k in edges:
                 continue
             n_ops = len(self.g.ops)
             try:
@@ -202,11 +218,13 @@ class Loader(TFLiteFile):
                 raise McugenError(f"{self.where}: TFLite op #{k} {name} (output {out!r}): inconsistent file "
                                   f"({type(e).__name__}: {shown(str(e).splitlines()[0] if str(e) else '')[:120]})"
                                   ) from None
-        self.g.outputs.append(self.ir_tensor(ir_out))
+        self.g.outputs.extend(self.ir_tensor(i) for i in ir_outs)
         if not self.g.ops:
             raise McugenError(f"{self.where}: the model computes nothing (no operator between input and output)")
-        if self.g.outputs[0] == self.g.inputs[0]:
-            raise McugenError(f"{self.where}: the model's output is its input (nothing is computed)")
+        if all(t in self.g.inputs for t in self.g.outputs):
+            raise McugenError(f"{self.where}: the model's output is its input (nothing is computed)"
+                              if len(self.g.outputs) == 1 else
+                              f"{self.where}: every output of the model is one of its inputs (nothing is computed)")
         fold_space_to_batch(self.g)  # prunes too
         for op in self.g.ops:
             try:
@@ -217,8 +235,32 @@ class Loader(TFLiteFile):
                 raise McugenError(f"{self.where}: layer {shown(op.name)!r}: "
                                   f"{shown(str(e).splitlines()[0] if str(e) else type(e).__name__)[:200]}") from None
         tensor_index = {name: i for i, name in self.ir_names.items() if name in self.g.tensors}
-        return TFLiteModel(self.g, bytes(self.data), tensor_index, dict(self.op_info), in_idx, out_idx,
-                           edge_in is not None, edge_out is not None, names)
+        return TFLiteModel(self.g, bytes(self.data), tensor_index, dict(self.op_info), file_ins[0], file_outs[0],
+                           ins_float[0], outs_float[0], names, file_ins, file_outs, ins_float, outs_float)
+
+    def signature_names(self) -> dict[int, str]:
+        """Tensor index -> its key in the file's signature of subgraph 0 (the
+        converter keys a Keras model's inputs and outputs by layer name)."""
+        for sig in self.model.signatureDefs or []:
+            if int(sig.subgraphIndex or 0) != 0:
+                continue
+            keys = {}
+            for m in list(sig.inputs or []) + list(sig.outputs or []):
+                if m.name:
+                    keys[int(m.tensorIndex)] = shown(m.name.decode("utf-8", errors="replace"))[:200]
+            return keys
+        return {}
+
+
+def io_name(tensor_name: str, kind: str, k: int) -> str:
+    """An input's or output's name from its tensor's when the file has no
+    signature: 'serving_default_image:0' -> 'image'; the converter's generic
+    names ('StatefulPartitionedCall:0') -> 'output_0'."""
+    name = tensor_name.split(":")[0]
+    name = name[len("serving_default_"):] if name.startswith("serving_default_") else name
+    if not name or name.startswith(("StatefulPartitionedCall", "PartitionedCall", "Identity")) or ";" in name:
+        return f"{kind}_{k}"
+    return name
 
 
 def graph_from_tflite(data: bytes, name: str, where: str = "model") -> TFLiteModel:

@@ -215,7 +215,7 @@ def _order(f: TFLiteFile) -> None:
 
 
 def check_int8(f: TFLiteFile, consts: dict, names: list[str], converted: list[int],
-               io: tuple[int, int | None]) -> None:
+               ins: list[int], outs: list[int]) -> None:
     """Refuse float, dynamic-range, 16x8 and uint8 models with one line: the
     tensors the converted operators read and write (int32 too: biases, axes,
     shapes, checked by each converter) and the model's int8 input and output
@@ -223,13 +223,13 @@ def check_int8(f: TFLiteFile, consts: dict, names: list[str], converted: list[in
     int8_weights = any(f.type_name(f.tensors[i].type) == "INT8" for i in consts)
     seen = [(k, int(i)) for k in converted
             for i in list(f.ops[k].inputs if f.ops[k].inputs is not None else []) + list(f.ops[k].outputs)]
-    seen += [(None, int(i)) for i in io if i is not None]
+    seen += [(None, int(i)) for i in ins + outs]
     for k, i in seen:
         tname = f.type_name(f.tensors[i].type) if i >= 0 else "INT8"
         if tname == "INT8" or (tname == "INT32" and k is not None):
             continue
         if k is None:  # every layer is int8, the edge is not
-            which = "input" if i == io[0] else "output"
+            which = "input" if i in ins else "output"
             raise UnsupportedLayer(
                 f"{f.where}: unsupported {tname.lower()} model {which} {f.tensor_names[i]!r}: mcugen's models take "
                 "and return int8 (or float, through a QUANTIZE / DEQUANTIZE at the edge)")

@@ -140,3 +140,7 @@ def run_mcugen_once(tmp_path_factory, key: str, setup, workers: int = 2, timeout
                 runs = dict(zip(cmds, pool.map(run, cmds.values())))
             record.write_text(json.dumps({k: [r.args, r.returncode, r.stdout, r.stderr] for k, r in runs.items()}))
     return work, {k: subprocess.CompletedProcess(*v) for k, v in json.loads(record.read_text()).items()}
+
+
+# No silent skips (tests/skip_policy.py): the hooks run for the whole suite.
+from skip_policy import pytest_make_collect_report, pytest_runtest_makereport, skip_unless_data  # noqa: E402,F401

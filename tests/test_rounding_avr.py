@@ -85,14 +85,6 @@ def check(x, m, s):
     np.testing.assert_array_equal(rd, rounding_divide_by_pot(x, np.abs(s) & 31))
 
 
-@pytest.fixture(scope="module", autouse=True)
-def simavr():
-    import shutil
-
-    if not shutil.which("avr-gcc") or not shutil.which("simavr"):
-        pytest.skip("avr-gcc or simavr not installed")
-
-
 def test_avr_matches_numpy_at_edges():
     xs = [I32_MIN, I32_MIN + 1, -(2**30), -(2**24), -(2**24) + 1, -(2**23), -65536, -255, -3, -1, 0, 1, 2,
           255, 2**23 - 1, 2**24 - 1, 2**24, 2**30, I32_MAX]

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 import test_tflite_models
+import tflite_int8_oracle
 import test_tflite_ops
 from conftest import randomize
 from mcugen.boards import get_board
@@ -32,7 +33,8 @@ def _expected(tm, xq):
     """TFLM's output bytes, or LiteRT's where TFLM is the odd one out (a
     standalone RELU6 with its own output range). Where TFLM cannot run the
     model (Dense on a rank-3 input) and LiteRT's FULLY_CONNECTED rounds
-    differently, there is no exact oracle: mcugen's reference stands in."""
+    differently, tests/tflite_int8_oracle.py (TFLite's reference kernels
+    written out, checked against TFLM in test_tflite_ops.py) is exact."""
     g = tm.graph
     relu6_apart = any(tm.op_info[op.name][1] == "RELU6" and g.q(op.inputs[0]) != g.q(op.outputs[0]) for op in g.ops)
     if not relu6_apart:
@@ -40,7 +42,7 @@ def _expected(tm, xq):
             return run_oracle("tflm", tm, xq).outputs
         except McugenError:
             if "FULLY_CONNECTED" in tm.op_names:
-                return int8_output(g, xq)
+                return tflite_int8_oracle.run(tm.model_bytes, xq).reshape((len(xq),) + g.output.shape)
     return run_oracle("litert", tm, xq).outputs
 
 

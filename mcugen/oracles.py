@@ -94,8 +94,12 @@ def run_litert(tm: TFLiteModel, xq: np.ndarray, tensors: list[int] = (), resolve
         except (ValueError, RuntimeError) as e:
             raise McugenError(f"LiteRT cannot run the model: {one_line(e)}") from None
     feeder = _Feeder(tm)
-    din = it.get_input_details()[0]
-    dout = it.get_output_details()[0]
+    try:
+        din = it.get_input_details()[0]
+        dout = it.get_output_details()[0]
+    except UnicodeDecodeError:  # LiteRT's Python wrapper decodes tensor names; TFLite does not require UTF-8
+        raise McugenError("LiteRT cannot run the model: its Python interpreter cannot decode the name of the "
+                          "input or output tensor (not UTF-8)") from None
     outs, layers = [], {i: [] for i in tensors}
     for x in xq:
         it.set_tensor(din["index"], feeder.feed(x, din["shape"]))

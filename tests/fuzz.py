@@ -36,6 +36,7 @@ import io
 import json
 import multiprocessing as mp
 import os
+import re
 import shutil
 import sys
 import tempfile
@@ -545,6 +546,8 @@ def judge_refusal(msg: str, paths) -> tuple[str, str]:
     for path in paths:
         if path is not None:
             bare = bare.replace(str(path), "<file>").replace(Path(path).name, "<file>")
+    # The list of what is supported grows with the project: not counted.
+    bare = re.sub(r"; supported: [\w ,./-]+$", "; supported: ...", bare)
     if len(bare) > MAX_REFUSAL_CHARS:
         return "refused-too-long", f"{len(bare)} characters: {msg[:600]}"
     reason = reason_of(bare)

@@ -24,6 +24,9 @@ REFUSAL_REASONS: dict[str, str] = {
     "tflite: not fully int8": r"not a fully int8-quantized model",
     "tflite: unsupported op": r"unsupported TFLite op ",
     "tflite: unsupported reshape": r"TFLite op #\d+ \w+ \(.*\): unsupported reshaping",
+    "tflite: unsupported use of an op": r"^TFLite op #\d+ \w+ \(.*\): unsupported (output scale|weights with a "
+                                        r"non-zero zero point|inputs quantized differently|different input and output "
+                                        r"quantization|fused activation|input \d+ \(.*\) without quantization)",
     "tflite: operator option out of range": r"operator #\d+ \w+: \w+ -?[\d,]+ \(must be in \[",
     "tflite: scale not finite positive": r"has scale \S+ \(scales must be finite, positive float32 values\)",
     "tflite: scale out of range": r"has scale \S+ \(outside \[1e-30, 1e30\]\)",

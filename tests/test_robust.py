@@ -138,11 +138,11 @@ def test_tflite_tensor_names_with_comment_marks_and_bad_utf8(keras, tmp_path):
 
 # Each extreme weight's outcome, pinned: None = accepted and bit-exact, else
 # the refusal it must get. -9.6e37 and 3e38 make activations whose int8 scale
-# (about 4e35, 1e36) is beyond the [1e-30, 1e30] mcugen's requantization
+# of the hidden layer (about 4e35, 1e36) is beyond the [1e-30, 1e30] mcugen's requantization
 # multipliers are defined for; 1e30 and -1e-30 stay inside and must build.
 EXTREME_WEIGHTS = {
-    -9.6e37: r"^tensor 'dense' \(its values, .*are too large or too small for int8\): scale \S+ is outside \[1e-30, 1e30\]$",
-    3e38: r"^tensor 'dense_2' \(its values, .*are too large or too small for int8\): scale \S+ is outside \[1e-30, 1e30\]$",
+    -9.6e37: r"^tensor 'hidden' \(its values, .*are too large or too small for int8\): scale \S+ is outside \[1e-30, 1e30\]$",
+    3e38: r"^tensor 'hidden' \(its values, .*are too large or too small for int8\): scale \S+ is outside \[1e-30, 1e30\]$",
     1e30: None,
     -1e-30: None,
 }
@@ -154,7 +154,7 @@ def test_extreme_weights_pinned(keras, tmp_path, value):
 
     keras.utils.set_random_seed(0)
     L = keras.layers
-    m = keras.Sequential([keras.Input((8,)), L.Dense(6, activation="relu"), L.Dense(4)])
+    m = keras.Sequential([keras.Input((8,)), L.Dense(6, activation="relu", name="hidden"), L.Dense(4, name="out")])
     w = m.layers[0].get_weights()
     w[0][0, 0] = value
     m.layers[0].set_weights(w)

@@ -9,7 +9,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-import pytest
 
 from mcugen.boards import get_board
 from mcugen.emit import FIRMWARE_FILES, c_int

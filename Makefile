@@ -65,8 +65,10 @@ bench: setup
 	echo "make bench: reports in $(BENCH_DIR)/"; \
 	exit $$status
 
-# The long seeded fuzz campaign (not part of `make test`): FUZZ_COUNT mutated
-# inputs of each format (.tflite, .h5, .keras, calibration data).
+# The long seeded fuzz campaign (`make test` runs a slice, tests/test_fuzz.py):
+# FUZZ_COUNT inputs of each format (.tflite, .h5, .keras, calibration data)
+# under tests/fuzz.py's rules: seeds and harmless mutants accepted, accepted
+# .tflite files equal to TFLM, refusals for a reason of tests/refusal_reasons.py.
 FUZZ_COUNT ?= 2000
 fuzz: setup
 	$(VENV)/bin/python -m tests.fuzz --count $(FUZZ_COUNT) --seed 0

@@ -106,8 +106,12 @@ def run_litert(tm: TFLiteModel, xq, tensors: list[int] = (), resolver: str = "re
         except (ValueError, RuntimeError) as e:
             raise McugenError(f"LiteRT cannot run the model: {one_line(e)}") from None
     feeder = _Feeder(tm)
-    din = _by_file_order(it.get_input_details(), tm.input_indices or [tm.input_index])
-    dout = _by_file_order(it.get_output_details(), tm.output_indices or [tm.output_index])
+    try:
+        din = _by_file_order(it.get_input_details(), tm.input_indices or [tm.input_index])
+        dout = _by_file_order(it.get_output_details(), tm.output_indices or [tm.output_index])
+    except UnicodeDecodeError:  # LiteRT's Python wrapper decodes tensor names; TFLite does not require UTF-8
+        raise McugenError("LiteRT cannot run the model: its Python interpreter cannot decode the name of an "
+                          "input or output tensor (not UTF-8)") from None
     xs = tm.graph.input_arrays(xq)
     outs, layers = [[] for _ in dout], {i: [] for i in tensors}
     for n in range(len(xs[0])):

@@ -81,20 +81,35 @@ def roundtrip(model, x_calib: np.ndarray, x_test: np.ndarray, sanitize: bool = T
     float_err = float(np.max(np.abs(want.reshape(got.shape) - got) / (1.0 + np.abs(want.reshape(got.shape)))))
     quantize_graph(g, x_calib)
     xq = g.input.q.quantize(x_test)
-    ref = run_int8(g, xq)
-    host = run_host(g, render(g, "test"), xq, sanitize=sanitize)
+    # The C runs the test inputs and raw int8 rows no calibration-like input
+    # gives (all -128, all 127, alternating, random bytes): saturation and
+    # the extreme accumulators are checked too.
+    xq_all = np.concatenate([xq, edge_rows(g.input.shape)])
+    ref_all = run_int8(g, xq_all)
+    host = run_host(g, render(g, "test"), xq_all, sanitize=sanitize)
     first = None
     for op, layer in zip(g.ops, host.layers):
-        if not np.array_equal(layer, ref[op.outputs[0]]):
+        if not np.array_equal(layer, ref_all[op.outputs[0]]):
             first = op.name
             break
-    exact = first is None and np.array_equal(host.outputs, ref[g.outputs[0]])
+    exact = first is None and np.array_equal(host.outputs, ref_all[g.outputs[0]])
+    ref = {k: v[: len(xq)] for k, v in ref_all.items()}
     # int8 output against the float model on the same (quantized) inputs.
     yf = np.asarray(model.predict(g.input.q.dequantize(xq).astype(np.float32), verbose=0)).reshape(got.shape)
     yq = g.output.q.dequantize(ref[g.outputs[0]])
     steps = float(np.max(np.abs(yf - yq)) / g.output.q.scale)
     agreement = float(np.mean(np.argmax(yf.reshape(len(yf), -1), 1) == np.argmax(yq.reshape(len(yq), -1), 1)))
     return Roundtrip(g, float_err, steps, exact, first, agreement)
+
+
+def edge_rows(shape, seed: int = 0) -> np.ndarray:
+    """Raw int8 inputs: all -128, all 127, alternating -128 / 127 (both
+    phases), and four rows of random bytes."""
+    n = int(np.prod(shape))
+    alt = np.where(np.arange(n) % 2 == 0, -128, 127)
+    rows = [np.full(n, -128), np.full(n, 127), alt, -1 - alt]
+    rows += list(np.random.default_rng(seed).integers(-128, 128, (4, n)))
+    return np.stack(rows).reshape((len(rows),) + tuple(shape)).astype(np.int8)
 
 
 def rand(shape, n=32, seed=0, lo=-1.0, hi=1.0):
@@ -140,3 +155,7 @@ def run_mcugen_once(tmp_path_factory, key: str, setup, workers: int = 2, timeout
                 runs = dict(zip(cmds, pool.map(run, cmds.values())))
             record.write_text(json.dumps({k: [r.args, r.returncode, r.stdout, r.stderr] for k, r in runs.items()}))
     return work, {k: subprocess.CompletedProcess(*v) for k, v in json.loads(record.read_text()).items()}
+
+
+# No silent skips (tests/skip_policy.py): the hooks run for the whole suite.
+from skip_policy import pytest_make_collect_report, pytest_runtest_makereport, skip_unless_data  # noqa: E402,F401

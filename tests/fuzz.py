@@ -2,14 +2,25 @@
 calibration files through the pipeline (and, one case in CLI_EVERY, through
 `mcugen build` in-process), in worker processes with a time limit per case.
 
-Every case must end one of two ways:
-  * refused: a McugenError whose message is one line (the CLI prints it as
-    `mcugen: error: ...` and exits 1), and `build` leaves nothing behind;
-  * accepted: the generated C compiles warning-free for the host, runs clean
-    under ASan/UBSan and equals the numpy int8 reference byte for byte.
+Three classes of case: the unmutated seeds, harmless mutants (a file called
+`harness`, tensors renamed, the flatbuffer repacked, a .keras zip rewritten,
+calibration data in float64 / .npy / fewer samples / a narrower range) and
+mutants. Each must end one of these ways:
+  * refused (mutants only): a McugenError whose message is one line, no
+    longer than MAX_REFUSAL_CHARS once the case's paths are taken out, and
+    matching a known reason of tests/refusal_reasons.py; `build` leaves the
+    folder exactly as it was (compared before and after);
+  * accepted (always, for seeds and harmless mutants): the generated C
+    compiles warning-free for the host, runs clean under ASan/UBSan and
+    equals the numpy int8 reference byte for byte on calibration-like inputs
+    and raw int8 rows (all -128, all 127, alternating, random bytes); a
+    .tflite equals TFLM layer by layer (LiteRT where TFLM cannot run it or
+    is the odd one out, mcugen.compare.DIVERGENT); a Keras model's float IR
+    equals Keras' own prediction.
 Anything else is a finding: a traceback, a hang (no answer within the time
-limit), a half-written folder, C that fails to compile, trips a sanitizer or
-differs.
+limit), a valid file refused, a refusal for an unknown reason or too long,
+a folder changed by a refused build, C that fails to compile, trips a
+sanitizer or differs from the reference or from the oracle.
 
     python -m tests.fuzz --count 2000 [--seed 0] [--formats tflite,h5,keras,calib] [--jobs 2]
 
@@ -25,6 +36,7 @@ import io
 import json
 import multiprocessing as mp
 import os
+import re
 import shutil
 import sys
 import tempfile
@@ -36,10 +48,16 @@ from pathlib import Path
 
 import numpy as np
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # refusal_reasons, in the spawned workers too
+
 FORMATS = ("tflite", "h5", "keras", "calib")
 CASE_TIMEOUT = 120  # seconds per case before it counts as a hang
 CLI_EVERY = 8  # every k-th case also runs `mcugen build` through the CLI
-N_TEST = 4  # inputs run through the C of an accepted model
+N_TEST = 4  # calibration-like inputs run through the C of an accepted model (plus EDGE_ROWS)
+EDGE_ROWS = 4  # raw int8 rows: all -128, all 127, alternating -128 / 127, random bytes
+HARMLESS_RATE = 0.2  # share of the cases after the seeds that are harmless mutants
+MAX_REFUSAL_CHARS = 500  # a refusal's length, the case's paths taken out
+ODD_NAMES = ["harness", "probe", "stdint", "string", "main", "mcg_arch", "model", "in", "a b", "x" * 40]
 INT_VALUES = [0, 1, -1, 2, 3, 7, 255, 256, 1000, -1000, 32767, 32768, 40000, 65535, 65536, 2**31 - 1, -(2**31),
               2**24, 127, 128, -128, -129]
 FLOAT_VALUES = [0.0, -0.0, -1.0, 1e-45, 1e-38, 1e-30, 1e30, 3.4e38, -9.6e37, float("inf"), float("-inf"),
@@ -89,7 +107,11 @@ def make_seeds(folder: Path) -> dict[str, list[Path]]:
     for name, m in models.items():
         for layer in m.layers:
             w = layer.get_weights()
-            if w:
+            if isinstance(layer, L.BatchNormalization):  # gamma, beta, mean, and a positive variance
+                n = w[0].shape[0]
+                layer.set_weights([rng.uniform(0.5, 1.5, n), rng.normal(0, 0.3, n), rng.normal(0, 0.3, n),
+                                   rng.uniform(0.5, 1.5, n)])
+            elif w:
                 layer.set_weights([rng.normal(0, 0.3, v.shape).astype(np.float32) if v.ndim == 1 else v for v in w])
         shape = tuple(m.inputs[0].shape[1:])
         calib = rng.uniform(-1, 1, (16,) + shape).astype(np.float32)
@@ -413,26 +435,100 @@ def mutate_calib(path: Path, out: Path, rng) -> Path:
     return out
 
 
+def harmless_tflite(data: bytes, rng) -> bytes:
+    """The same model with tensors renamed (C comment marks, bad UTF-8, empty,
+    5,000 characters ...), a new description, repacked: it must still load."""
+    import flatbuffers
+
+    from mcugen.tflite.reader import schema
+
+    S = schema()
+    m = S.ModelT.InitFromPackedBuf(bytearray(data), 0)
+    names = [b"*/ /* x", b"\xff\xfe bad utf8", b"a\nb", b"%s%n", b"x" * 5000, b"", b"conv2d", b"main", b"int"]
+    for t in m.subgraphs[0].tensors:
+        if rng.random() < 0.5:
+            t.name = bytes(names[int(rng.integers(0, len(names)))])
+    if rng.random() < 0.5:
+        m.description = b"renamed by tests/fuzz.py"
+    b = flatbuffers.Builder(0)
+    b.Finish(m.Pack(b), file_identifier=b"TFL3")
+    return bytes(b.Output())
+
+
+def harmless_keras(path: Path, out: Path, rng) -> None:
+    """The same .keras zip, entries in another order and compressed otherwise."""
+    with zipfile.ZipFile(path) as z:
+        files = [(n, z.read(n)) for n in z.namelist()]
+    if rng.random() < 0.5:
+        files.reverse()
+    method = zipfile.ZIP_STORED if rng.random() < 0.5 else zipfile.ZIP_DEFLATED
+    with zipfile.ZipFile(out, "w", compression=method) as z:
+        for n, d in files:
+            z.writestr(n, d)
+
+
+def harmless_calib(path: Path, out: Path, rng) -> Path:
+    """The same samples in float64, as .npy or .npz, fewer of them, or
+    narrower (half the range: the test inputs of the C then reach past it)."""
+    arr = np.load(path)["x"] if path.suffix == ".npz" else np.load(path)
+    kind = int(rng.integers(0, 4))
+    if kind == 0:
+        arr = arr.astype(np.float64)
+    elif kind == 1:
+        arr = arr[: int(rng.integers(1, len(arr) + 1))]
+    elif kind == 2:
+        arr = arr * np.float32(0.5)
+    out = out.with_suffix(str(rng.choice([".npz", ".npy"])))
+    if out.suffix == ".npz":
+        np.savez(out, x=arr)
+    else:
+        np.save(out, arr)
+    return out
+
+
 def make_case(fmt: str, seed: int, index: int, seeds: dict[str, list[Path]], folder: Path):
-    """(model path, calib path or None) of case `index`, written into folder."""
+    """(model path, calib path or None, class) of case `index`, written into
+    folder; class is "seed" (the first cases: each seed as it is), "harmless"
+    or "mutant"."""
     rng = np.random.default_rng([seed, FORMATS.index(fmt), index])
     folder.mkdir(parents=True, exist_ok=True)
+    n_seeds = len(seeds[fmt])
+    klass = "seed" if index < n_seeds else "harmless" if rng.random() < HARMLESS_RATE else "mutant"
     if fmt == "calib":
+        if klass == "seed":
+            src = seeds["calib"][index]
+            stem = src.stem.rsplit("_calib", 1)[0]
+            model = next(p for p in seeds["h5"] if p.stem == stem)
+            out = folder / src.name
+            shutil.copy(src, out)
+            return model, out, klass
         model = seeds["h5"][int(rng.integers(0, len(seeds["h5"])))] if rng.random() < 0.8 else \
             seeds["tflite"][int(rng.integers(0, len(seeds["tflite"])))]
         stem = model.stem
         src = [p for p in seeds["calib"] if p.stem.startswith(stem + "_")][int(rng.integers(0, 2))]
-        return model, mutate_calib(src, folder / f"calib{src.suffix}", rng)
-    src = seeds[fmt][int(rng.integers(0, len(seeds[fmt])))]
-    name = str(rng.choice([src.stem, src.stem, src.stem, "harness", "probe", "stdint", "string", "main", "mcg_arch",
-                           "model", "in", "a b", "x" * 40]))
+        if klass == "harmless":
+            return model, harmless_calib(src, folder / "calib.npz", rng), klass
+        return model, mutate_calib(src, folder / f"calib{src.suffix}", rng), klass
+    src = seeds[fmt][index] if klass == "seed" else seeds[fmt][int(rng.integers(0, len(seeds[fmt])))]
+    name = src.stem if klass == "seed" else str(rng.choice([src.stem, src.stem, src.stem] + ODD_NAMES))
     out = folder / f"{name}.{fmt}"
     calib = next(p for p in seeds["calib"] if p.name == f"{src.stem}_calib.npz")
+    with_calib = calib if klass == "seed" or rng.random() < 0.5 else None
+    if klass == "seed":
+        shutil.copy(src, out)
+        return out, (calib if fmt != "tflite" else with_calib), klass
     if fmt == "tflite":
-        out.write_bytes(mutate_tflite(src.read_bytes(), rng))
-        return out, (calib if rng.random() < 0.5 else None)
+        data = src.read_bytes()
+        out.write_bytes(harmless_tflite(data, rng) if klass == "harmless" else mutate_tflite(data, rng))
+        return out, with_calib, klass
+    if klass == "harmless":
+        if fmt == "keras":
+            harmless_keras(src, out, rng)
+        else:
+            shutil.copy(src, out)  # an .h5 called harness.h5, main.h5 ...
+        return out, calib, klass
     (mutate_h5 if fmt == "h5" else mutate_keras)(src, out, rng)
-    return out, calib
+    return out, calib, klass
 
 
 # --- running one case -----------------------------------------------------
@@ -440,7 +536,109 @@ def _one_line(msg: str) -> bool:
     return bool(msg.strip()) and "\n" not in msg and "\r" not in msg
 
 
-def check_accepted(p, cache: dict) -> tuple[str, str]:
+def judge_refusal(msg: str, paths) -> tuple[str, str]:
+    """('refused', reason name) or the finding a refusal message makes."""
+    from refusal_reasons import reason_of
+
+    if not _one_line(msg):
+        return "not-one-line", msg[:800]
+    bare = msg
+    for path in paths:
+        if path is not None:
+            bare = bare.replace(str(path), "<file>").replace(Path(path).name, "<file>")
+    # The list of what is supported grows with the project: not counted.
+    bare = re.sub(r"; supported: [\w ,./-]+$", "; supported: ...", bare)
+    if len(bare) > MAX_REFUSAL_CHARS:
+        return "refused-too-long", f"{len(bare)} characters: {msg[:600]}"
+    reason = reason_of(bare)
+    if reason is None:
+        return "refused-unknown-reason", msg[:600]
+    return "refused", f"{reason}\t{bare}"
+
+
+def snapshot(folder: Path) -> dict[str, tuple]:
+    """Every file and folder below `folder`: kind, size, modification time, content hash."""
+    out = {}
+    for q in sorted(folder.rglob("*")):
+        st = q.lstat()
+        digest = hashlib.sha256(q.read_bytes()).hexdigest() if q.is_file() and not q.is_symlink() else ""
+        out[str(q.relative_to(folder))] = (q.is_dir(), st.st_size, st.st_mtime_ns, digest)
+    return out
+
+
+def edge_rows(shape, rng) -> np.ndarray:
+    """Raw int8 rows no calibration-like input gives: all -128, all 127,
+    alternating -128 / 127, random bytes."""
+    n = int(np.prod(shape))
+    alt = np.where(np.arange(n) % 2 == 0, -128, 127)
+    rows = [np.full(n, -128), np.full(n, 127), alt, rng.integers(-128, 128, n)]
+    return np.stack(rows)[:EDGE_ROWS].reshape((EDGE_ROWS,) + tuple(shape)).astype(np.int8)
+
+
+def oracle_finding(tm, g, xq) -> tuple[str, str] | None:
+    """None when every layer of mcugen's graph equals TFLM's, run on TFLM's own
+    inputs to it (LiteRT's where TFLM cannot run the file, or on the ops
+    where the two are known to differ: mcugen.compare.DIVERGENT), else the
+    finding. Both unable to run a file mcugen accepted is a finding too."""
+    from mcugen.compare import DIVERGENT
+    from mcugen.errors import McugenError
+    from mcugen.oracles import run_oracle
+
+    indices = sorted({tm.tensor_index[t] for t in tm.tensor_index if t in g.tensors})
+    runs, why = {}, {}
+    for name in ("tflm", "litert"):
+        try:
+            runs[name] = run_oracle(name, tm, xq, tensors=indices)
+        except McugenError as e:
+            why[name] = str(e)
+    if not runs:
+        return "accepted-but-no-oracle-runs", f"TFLM: {why['tflm']}; LiteRT: {why['litert']}"
+    local: dict[str, dict[str, bool]] = {}
+    for name, run in runs.items():
+        vals, same = dict(zip(g.inputs, g.input_arrays(xq))), {}
+        for op in g.ops:
+            y = op.forward_int8(g, [vals[t] for t in op.inputs])
+            out = op.outputs[0]
+            if out in tm.tensor_index:
+                theirs = run.tensors[tm.tensor_index[out]].reshape(y.shape).astype(np.int8)
+                same[op.name] = bool(np.array_equal(y, theirs))
+                vals[out] = theirs
+            else:
+                vals[out] = y
+        local[name] = same
+    for op in g.ops:
+        opname = tm.op_info.get(op.name, (-1, op.kind))[1]
+        for name in runs:
+            if local[name].get(op.name, True):
+                continue
+            mate = "litert" if name == "tflm" else "tflm"
+            # A known divergence: the other oracle must agree, or (TFLM unable
+            # to run the file) there is no exact oracle for this op.
+            if opname in DIVERGENT[name] and local.get(mate, {}).get(op.name, mate not in runs):
+                continue
+            return f"accepted-but-differs-from-{name}", f"layer {op.name} ({opname})"
+    return None
+
+
+def float_finding(p, x) -> tuple[str, str] | None:
+    """A Keras model's float IR against Keras' prediction: a misread option
+    (padding, stride, activation ...) shows here, where int8 C and the int8
+    reference would agree with each other."""
+    from mcugen.reference import run_float
+
+    vals = run_float(p.graph, x)
+    for want, t in zip(p.reference_predict(x), p.graph.outputs):
+        want = np.asarray(want, dtype=np.float64)
+        if not np.all(np.isfinite(want)) or np.abs(want).max() > 1e6:
+            return None  # extreme weights: no float reference worth holding against
+        got = vals[t].reshape(want.shape)
+        err = np.abs(got - want).max() / (1.0 + np.abs(want).max())
+        if err > 1e-4:
+            return "accepted-but-float-differs-from-keras", f"relative error {err:.3g}"
+    return None
+
+
+def check_accepted(p, cache: dict, rng=None) -> tuple[str, str]:
     """Compile and run the accepted model's C; ('ok'|finding kind, detail)."""
     from mcugen.check import test_samples
     from mcugen.emit import render
@@ -450,8 +648,12 @@ def check_accepted(p, cache: dict) -> tuple[str, str]:
 
     g = p.graph
     cm = render(g, source=p.path.name)
-    xq = g.quantize_inputs(test_samples(p, N_TEST))
-    key = hashlib.sha256(cm.source.encode() + cm.header.encode() + b"".join(x.tobytes() for x in xq)).hexdigest()
+    xs = test_samples(p, N_TEST)
+    rng = rng or np.random.default_rng(0)
+    xq = [np.concatenate([q, edge_rows(t.shape, rng)]) for q, t in zip(g.quantize_inputs(xs), g.input_tensors)]
+    tfl = p.tflite.model_bytes if p.tflite is not None else b""
+    key = hashlib.sha256(cm.source.encode() + cm.header.encode() + b"".join(x.tobytes() for x in xq) + tfl
+                         ).hexdigest()
     if key in cache:
         return cache[key]
     ref = run_int8(g, xq)
@@ -460,8 +662,13 @@ def check_accepted(p, cache: dict) -> tuple[str, str]:
     except McugenError as e:
         res = ("accepted-but-broken-C", str(e)[:600])
     else:
-        if not all(np.array_equal(got, ref[t]) for got, t in zip(host.all_outputs, g.outputs)):
-            res = ("accepted-but-differs", "")
+        bad = next((op.name for op, got in zip(g.ops, host.layers) if not np.array_equal(got, ref[op.outputs[0]])), None)
+        if bad is not None or not all(np.array_equal(got, ref[t]) for got, t in zip(host.all_outputs, g.outputs)):
+            res = ("accepted-but-differs", f"first at layer {bad}")
+        elif p.tflite is not None:
+            res = oracle_finding(p.tflite, g, xq) or ("ok", "")
+        elif p.keras_model is not None:
+            res = float_finding(p, xs) or ("ok", "")
         else:
             res = ("ok", "")
     cache[key] = res
@@ -469,60 +676,81 @@ def check_accepted(p, cache: dict) -> tuple[str, str]:
 
 
 def run_cli_build(model: Path, calib: Path | None, folder: Path) -> tuple[str, str]:
+    """`mcugen build` in process, run from inside the case folder; a refusal
+    must leave the folder as it was, a success add the project only."""
     from click.testing import CliRunner
 
     from mcugen.cli import main
 
     out = folder / "proj"
     args = ["build", str(model), "--board", "uno", "-o", str(out)] + (["--calib", str(calib)] if calib else [])
-    r = CliRunner().invoke(main, args, catch_exceptions=True)
+    before = snapshot(folder)
+    cwd = os.getcwd()
+    os.chdir(folder)
+    try:
+        r = CliRunner().invoke(main, args, catch_exceptions=True)
+    finally:
+        os.chdir(cwd)
     if r.exception is not None and not isinstance(r.exception, SystemExit):
         return "traceback", "".join(traceback.format_exception(r.exception))[-1500:]
-    leftovers = [p.name for p in folder.iterdir() if p.name.startswith(".proj.")]
+    after = snapshot(folder)
     if r.exit_code != 0:
         err = r.stderr if hasattr(r, "stderr") else r.output
         lines = [ln for ln in err.splitlines() if ln.strip()]
-        if out.exists() or leftovers:
-            return "half-written", f"{out} after exit {r.exit_code}"
+        if after != before:
+            changed = sorted(set(after) ^ set(before) | {k for k in after if k in before and after[k] != before[k]})
+            return "half-written", f"exit {r.exit_code} changed {changed[:5]}"
         errs = [ln for ln in lines if ln.startswith("mcugen: error:")]
         if len(errs) != 1 or any(ln.startswith("Traceback") for ln in lines):
             return "not-one-line", err[-800:]
-        return "refused", errs[0]
-    if leftovers or not (out / ".mcugen-project").is_file():
-        return "half-written", f"{out} incomplete after exit 0"
+        return judge_refusal(errs[0].removeprefix("mcugen: error: "), (model, calib, out))
+    extra = {k for k in set(after) - set(before) if k != "proj" and not k.startswith("proj/")}
+    changed = {k for k in before if after.get(k) != before[k]}
+    if extra or changed or not (out / ".mcugen-project").is_file():
+        return "half-written", f"exit 0: {out} incomplete, or wrote {sorted(extra | changed)[:5]}"
     return "ok", ""
 
 
-def run_case(fmt: str, seed: int, index: int, seeds, work: Path, cache: dict) -> tuple[str, str]:
-    from mcugen.errors import McugenError
-    from mcugen.pipeline import prepare
-
+def run_case(fmt: str, seed: int, index: int, seeds, work: Path, cache: dict) -> tuple[str, str, str]:
+    """(outcome kind, detail, case class)."""
     folder = work / f"{fmt}-{index}"
     shutil.rmtree(folder, ignore_errors=True)
     try:
-        model, calib = make_case(fmt, seed, index, seeds, folder)
+        model, calib, klass = make_case(fmt, seed, index, seeds, folder)
     except Exception as e:  # a mutation the generator cannot write: not mcugen's
-        return "skipped", repr(e)[:200]
+        return "skipped", repr(e)[:200], "mutant"
     try:
-        if index % CLI_EVERY == 0:
-            kind, detail = run_cli_build(model, calib, folder)
-            if kind not in ("ok", "refused"):
-                return kind, detail
-        try:
-            p = prepare(model, calib, warn=lambda m: None)
-        except McugenError as e:
-            msg = str(e)
-            return ("refused", msg) if _one_line(msg) else ("not-one-line", msg[:800])
-        except Exception:
-            return "traceback", traceback.format_exc()[-1500:]
-        try:
-            return check_accepted(p, cache)
-        except McugenError as e:
-            return "accepted-but-broken-C", str(e)[:600]
-        except Exception:
-            return "traceback", traceback.format_exc()[-1500:]
+        kind, detail = _run_case(model, calib, folder, index, cache, np.random.default_rng([seed, index]))
+        if klass != "mutant" and kind != "ok":
+            return ("refused-valid" if kind == "refused" else kind), detail, klass
+        return kind, detail, klass
     finally:
         shutil.rmtree(folder, ignore_errors=True)
+
+
+def _run_case(model, calib, folder, index, cache, rng) -> tuple[str, str]:
+    from mcugen.errors import McugenError
+    from mcugen.pipeline import prepare
+
+    if index % CLI_EVERY == 0:
+        kind, detail = run_cli_build(model, calib, folder)
+        if kind not in ("ok", "refused"):
+            return kind, detail
+    before = snapshot(folder)
+    try:
+        p = prepare(model, calib, warn=lambda m: None)
+    except McugenError as e:
+        if snapshot(folder) != before:
+            return "half-written", "prepare() changed the model's folder"
+        return judge_refusal(str(e), (model, calib))
+    except Exception:
+        return "traceback", traceback.format_exc()[-1500:]
+    try:
+        return check_accepted(p, cache, rng)
+    except McugenError as e:
+        return "accepted-but-broken-C", str(e)[:600]
+    except Exception:
+        return "traceback", traceback.format_exc()[-1500:]
 
 
 def _worker(conn, seeds, work):
@@ -533,6 +761,9 @@ def _worker(conn, seeds, work):
     from mcugen.keras_loader import import_keras
 
     import_keras()
+    import ai_edge_litert.interpreter  # noqa: F401 (the oracles, imported once per worker)
+    from tflite_micro.python.tflite_micro import runtime  # noqa: F401
+
     cache: dict = {}
     while True:
         task = conn.recv()
@@ -542,7 +773,7 @@ def _worker(conn, seeds, work):
         try:
             res = run_case(fmt, seed, index, seeds, Path(work), cache)
         except BaseException:
-            res = ("traceback", traceback.format_exc()[-1500:])
+            res = ("traceback", traceback.format_exc()[-1500:], "?")
         conn.send(res)
 
 
@@ -568,7 +799,9 @@ class Worker:
 
 def campaign(count: int, seed: int = 0, formats=FORMATS, jobs: int = 2, work: Path | None = None,
              log=print, seeds: dict | None = None) -> dict:
-    """Run `count` cases of each format; returns {"counts": {fmt: Counter}, "findings": [...]}."""
+    """Run `count` cases of each format; returns {"counts": {fmt: Counter of outcomes},
+    "classes": {fmt: Counter of "class outcome"}, "findings": [(fmt, index, kind, detail)],
+    "reasons": Counter of refusal reasons, "examples": {reason: one refusal message}}."""
     own = work is None
     work = Path(tempfile.mkdtemp(prefix="mcugen-fuzz-")) if own else Path(work)
     try:
@@ -578,7 +811,9 @@ def campaign(count: int, seed: int = 0, formats=FORMATS, jobs: int = 2, work: Pa
         tasks = [(f, seed, i) for i in range(count) for f in formats]
         workers = [Worker(ctx, seeds, str(work)) for _ in range(max(1, jobs))]
         counts = {f: Counter() for f in formats}
+        classes = {f: Counter() for f in formats}
         reasons: Counter = Counter()
+        examples: dict[str, str] = {}
         findings = []
         pending = list(reversed(tasks))
         done = 0
@@ -596,17 +831,20 @@ def campaign(count: int, seed: int = 0, formats=FORMATS, jobs: int = 2, work: Pa
                     try:
                         res = w.conn.recv()
                     except EOFError:
-                        res = ("crash", f"worker died (exit {w.proc.exitcode})")
+                        res = ("crash", f"worker died (exit {w.proc.exitcode})", "?")
                 elif time.monotonic() - w.t0 > CASE_TIMEOUT + (60 if w.t0 and done < len(workers) else 0):
-                    res = ("hang", f"no answer within {CASE_TIMEOUT} s")
+                    res = ("hang", f"no answer within {CASE_TIMEOUT} s", "?")
                 if res is None:
                     continue
                 fmt, _, index = w.task
-                kind, detail = res
+                kind, detail, klass = res
                 counts[fmt][kind] += 1
+                classes[fmt][f"{klass} {kind}"] += 1
                 done += 1
                 if kind == "refused":
-                    reasons[_reason(detail)] += 1
+                    reason, _, message = detail.partition("\t")
+                    reasons[reason] += 1
+                    examples.setdefault(reason, message)
                 if kind not in ("ok", "refused", "skipped"):
                     findings.append((fmt, index, kind, detail))
                     log(f"FINDING {fmt} #{index}: {kind}: {detail.strip().splitlines()[-1] if detail.strip() else ''}")
@@ -622,20 +860,11 @@ def campaign(count: int, seed: int = 0, formats=FORMATS, jobs: int = 2, work: Pa
             w.proc.join(timeout=10)
             if w.proc.is_alive():
                 w.kill()
-        return {"counts": counts, "findings": findings, "reasons": reasons}
+        return {"counts": counts, "classes": classes, "findings": findings, "reasons": reasons,
+                "examples": examples}
     finally:
         if own:
             shutil.rmtree(work, ignore_errors=True)
-
-
-def _reason(msg: str) -> str:
-    """A refusal's kind: its text without paths, names and numbers."""
-    import re
-
-    msg = re.sub(r"^\S*/[^:]*: ", "", msg)
-    msg = re.sub(r"'[^']*'|\"[^\"]*\"", "'…'", msg)
-    msg = re.sub(r"-?\d[\d,.e+-]*", "N", msg)
-    return msg[:90]
 
 
 def _mkdir(p: Path) -> Path:
@@ -658,9 +887,11 @@ def main(argv=None) -> int:
     for f, c in r["counts"].items():
         print(f"{f:7s} " + ", ".join(f"{k}: {v}" for k, v in sorted(c.items())))
     print(f"findings: {len(r['findings'])}")
-    print("most common refusals:")
-    for reason, k in r["reasons"].most_common(25):
-        print(f"  {k:5d}  {reason}")
+    for f, c in r["classes"].items():
+        print(f"{f:7s} " + ", ".join(f"{k}: {v}" for k, v in sorted(c.items()) if not k.startswith("mutant")))
+    print("refusals by reason (tests/refusal_reasons.py), with one message each:")
+    for reason, k in r["reasons"].most_common():
+        print(f"  {k:5d}  {reason}: {r['examples'][reason][:150]}")
     if a.findings:
         a.findings.write_text(json.dumps(r["findings"], indent=1))
     return 0 if not r["findings"] else 1

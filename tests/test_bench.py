@@ -7,7 +7,6 @@ TFLiteConverter), so that each command runs without importing TensorFlow."""
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
 from pathlib import Path
 
@@ -18,10 +17,6 @@ from conftest import run_mcugen_once
 from mcugen.errors import McugenError
 from mcugen.targets import parse_timing
 
-pytestmark = pytest.mark.skipif(
-    not all(shutil.which(t) for t in ("avr-gcc", "simavr", "arm-none-eabi-gcc", "qemu-system-arm")),
-    reason="needs gcc-avr, simavr, gcc-arm-none-eabi and qemu-system-arm",
-)
 
 LAYER_FIELDS = {"index", "name", "op", "detail", "output", "macs", "count", "share", "per_mac", "measured_zero"}
 MODEL_FIELDS = {"model", "board", "simulator", "simulator_note", "unit", "count", "per_mac", "macs", "clock_hz", "ms",

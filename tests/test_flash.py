@@ -7,7 +7,6 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -68,10 +67,12 @@ def test_flash_streams_output_and_names_the_cause(tmp_path):
     env = dict(os.environ, MCUGEN_PIO=str(fake_pio(tmp_path, body)))
     proc = subprocess.Popen([str(MCUGEN), "flash", str(folder), "--port", "/dev/ttyACM0"], stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True, env=env)
-    t0 = time.monotonic()
+    # Seeing the first line before `go` exists is the proof of streaming: a
+    # buffering mcugen would show it only after the fake PlatformIO gave up
+    # waiting (10 s) and printed "never released" (asserted absent below).
     first = proc.stdout.readline()
     go.touch()
-    assert "Uploading" in first and time.monotonic() - t0 < 9
+    assert "Uploading" in first
     rest, err = proc.communicate(timeout=60)
     assert proc.returncode == 1
     assert "never released" not in rest and "[FAILED]" in rest

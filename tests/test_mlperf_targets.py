@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from mcugen.boards import get_board
+from skip_policy import skip_unless_data
 from mcugen.pipeline import prepare
 from mcugen.verify import run_verify
 
@@ -19,7 +20,7 @@ MLPERF = Path(os.environ.get("MCUGEN_MLPERF_DIR", ROOT.parent / "shared" / "mode
 MODELS = ["ad01_int8", "kws_ref_model", "pretrainedResnet_quant", "str_ww_ref_model", "vww_96_int8"]
 
 
-@pytest.mark.skipif(not MLPERF.is_dir(), reason=f"{MLPERF} is absent")
+@skip_unless_data(MLPERF)
 @pytest.mark.parametrize("board", ["qemu_m4", "qemu_m3", "pico"])
 @pytest.mark.parametrize("model", MODELS)
 def test_mlperf_tiny_bit_exact(model, board):

@@ -9,7 +9,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-import pytest
 
 from mcugen.boards import get_board
 from mcugen.emit import FIRMWARE_FILES, c_int
@@ -83,14 +82,6 @@ def check(x, m, s):
     np.testing.assert_array_equal(req, multiply_by_quantized_multiplier(x, m, s))
     np.testing.assert_array_equal(hi, srdhm(x, m))
     np.testing.assert_array_equal(rd, rounding_divide_by_pot(x, np.abs(s) & 31))
-
-
-@pytest.fixture(scope="module", autouse=True)
-def simavr():
-    import shutil
-
-    if not shutil.which("avr-gcc") or not shutil.which("simavr"):
-        pytest.skip("avr-gcc or simavr not installed")
 
 
 def test_avr_matches_numpy_at_edges():

@@ -4,7 +4,6 @@ byte for byte with the int8 reference; the reported counts are instructions
 (checked against loops of known length); faults are reported, not hung on."""
 from __future__ import annotations
 
-import shutil
 import tempfile
 from pathlib import Path
 from types import SimpleNamespace
@@ -21,10 +20,6 @@ from mcugen.targets.arm import MACHINES, ArmTarget
 
 QEMU_BOARDS = ["qemu_m3", "qemu_m4", "qemu_m7", "qemu_m33"]
 
-pytestmark = pytest.mark.skipif(
-    not (shutil.which("arm-none-eabi-gcc") and shutil.which("qemu-system-arm")),
-    reason="needs gcc-arm-none-eabi, libnewlib-arm-none-eabi and qemu-system-arm",
-)
 
 
 @pytest.fixture(scope="module")

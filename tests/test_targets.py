@@ -1,7 +1,10 @@
 """The generated C on the target instruction sets: cross-compiled with the
 Debian toolchains, run in simavr (AVR) and QEMU (Cortex-M), byte for byte
 against the int8 reference. One firmware image carries many models (a
-bundle), so every op case of tests/test_ops.py runs in a few simulator runs."""
+bundle), so every op case of tests/test_ops.py runs in a few simulator runs,
+each on 16 inputs: 8 calibration-like ones and the 8 raw int8 rows of
+conftest.edge_rows (all -128, all 127, alternating, random bytes). Whole
+networks run 16 inputs in a trace build: every layer's output is compared."""
 from __future__ import annotations
 
 import subprocess
@@ -12,13 +15,14 @@ import pytest
 
 import test_models
 import test_ops
-from conftest import rand, randomize
+from conftest import edge_rows, rand, randomize
+from target_trace import first_wrong_layer, traced_bundle
 from mcugen.boards import all_boards, get_board
 from mcugen.emit import render
 from mcugen.keras_loader import graph_from_keras
 from mcugen.passes import optimize
 from mcugen.quantize import quantize_graph
-from mcugen.reference import int8_output
+from mcugen.reference import int8_output, run_int8
 from mcugen.targets import get_target
 from mcugen.targets.bundle import groups, run_bundle
 
@@ -26,13 +30,17 @@ ROOT = Path(__file__).resolve().parents[1]
 # One board per simulated architecture / core.
 SIM_BOARDS = ["mega2560", "qemu_m3", "qemu_m4", "qemu_m7", "qemu_m33", "pico"]
 RAM_FOR_ARENAS = {"avr": 4500, "arm": 1 << 20}
+# Test vectors of one image live in one flash array: avr-gcc limits an array
+# to 32,767 bytes; the MPS2 machines have 4 MB of flash.
+VECTOR_BYTES = {"avr": 32_000, "arm": 1 << 20}
+MAX_RUNS = {"avr": 40, "arm": 4}  # simulator runs for every op case: the cost, bounded
 
 
-def _graph(keras, name, model, shape, n_test=4):
+def _graph(keras, name, model, shape, n_test=8):
     g = graph_from_keras(model, name)
     optimize(g)
     quantize_graph(g, rand(shape, 64, seed=3))
-    return g, g.input.q.quantize(rand(shape, n_test, seed=4))
+    return g, np.concatenate([g.input.q.quantize(rand(shape, n_test, seed=4)), edge_rows(g.input.shape)])
 
 
 @pytest.fixture(scope="module")
@@ -56,7 +64,7 @@ def model_graphs(keras):
         keras.utils.set_random_seed(0)
         model, shape = make(keras, keras.layers)
         randomize(model, seed=5)
-        out.append(_graph(keras, f"net_{name}", model, shape, n_test=3))
+        out.append(_graph(keras, f"net_{name}", model, shape))
     return out
 
 
@@ -67,11 +75,10 @@ def run_all(board_name, items):
     budget = RAM_FOR_ARENAS[board.arch]
     wrong, runs = [], 0
     # Each model's arena and input buffer in RAM; the test vectors of one
-    # image in one flash array (padded to the largest input of the image),
-    # which avr-gcc limits to 32,767 bytes.
+    # image in one flash array (padded to the largest input of the image).
     ram = groups(rendered, lambda it: it[1].plan.arena_size + it[0].input.size, budget)
     for grp in [sub for r in ram for sub in groups(r, lambda it, r=r: len(it[2]) * max(x[0].input.size for x in r),
-                                                      32_000)]:
+                                                      VECTOR_BYTES[board.arch])]:
         outs, _ = run_bundle(target, [g for g, _, _ in grp], [cm for _, cm, _ in grp], [xq for _, _, xq in grp])
         runs += 1
         for (g, _, xq), got in zip(grp, outs):
@@ -82,14 +89,27 @@ def run_all(board_name, items):
 
 @pytest.mark.parametrize("board", SIM_BOARDS)
 def test_every_op_bit_exact_on_target(board, op_graphs):
+    assert all(len(xq) >= 16 for _, xq in op_graphs)
     wrong, runs = run_all(board, op_graphs)
     assert not wrong, f"differ on {board}: {wrong}"
-    assert runs <= 12
+    assert runs <= MAX_RUNS[get_board(board).arch], runs
 
 
 @pytest.mark.parametrize("board", SIM_BOARDS)
 def test_whole_models_bit_exact_on_target(board, model_graphs):
-    wrong, _ = run_all(board, model_graphs)
+    """Every layer of every network, 16 inputs each, from a trace build."""
+    b = get_board(board)
+    target = get_target(b)
+    items = [(g, render(g, board=b), xq) for g, xq in model_graphs]
+    wrong = []
+    for grp in groups(items, lambda it: it[1].plan.arena_size + it[0].input.size, RAM_FOR_ARENAS[b.arch]):
+        traces = traced_bundle(target, [g for g, _, _ in grp], [cm for _, cm, _ in grp], [xq for _, _, xq in grp])
+        for (g, _, xq), tr in zip(grp, traces):
+            assert len(xq) == 16
+            ref = run_int8(g, xq)
+            where = first_wrong_layer(g, tr, [ref[op.outputs[0]] for op in g.ops])
+            if where:
+                wrong.append(f"{g.name}: {where}")
     assert not wrong, f"differ on {board}: {wrong}"
 
 

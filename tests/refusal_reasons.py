@@ -1,0 +1,65 @@
+"""The reasons mcugen may give for refusing an input: one table, read by the
+fuzz campaign (tests/fuzz.py), where a refusal that matches none of these is
+a finding ("refused-unknown-reason"). Each row: a short name and a regular
+expression searched in the message (the case's own paths replaced by
+"<file>"). Adding a refusal to mcugen = adding a row here; keep the patterns
+specific enough that a wrong message (a Python error text, a traceback
+fragment, "corrupt" where the file is fine) does not match by accident."""
+from __future__ import annotations
+
+import re
+
+# name -> pattern
+REFUSAL_REASONS: dict[str, str] = {
+    # .tflite: the container
+    "tflite: not a TFLite model": r"not a TFLite model",
+    "tflite: unreadable flatbuffer": r"truncated or corrupt \.tflite file \((error|TypeError|ValueError|"
+                                     r"IndexError|struct\.error|UnicodeDecodeError|OverflowError)",
+    "tflite: constant of the wrong size": r"truncated or corrupt \.tflite file \(tensor '.*' holds [\d,]+ bytes, "
+                                          r"[\d,]+ expected\)",
+    "tflite: recorded shape differs": r"^layer '.*' \(\w+\): the file records output shape \(.*\), the op computes",
+    "tflite: axis out of range": r"operator #\d+ \w+: axis -?\d+ for tensors of rank \d+",
+    "tflite: corrupt structure": r"corrupt \.tflite file: (operator #\d+ |tensor '|buffer |subgraph|the model )",
+    "tflite: inconsistent operator": r"TFLite op #\d+ \w+ \(.*\): inconsistent file",
+    "tflite: not fully int8": r"not a fully int8-quantized model",
+    "tflite: unsupported op": r"unsupported TFLite op ",
+    "tflite: unsupported reshape": r"TFLite op #\d+ \w+ \(.*\): unsupported reshaping",
+    "tflite: unsupported use of an op": r"^TFLite op #\d+ \w+ \(.*\): unsupported (output scale|weights with a "
+                                        r"non-zero zero point|inputs quantized differently|different input and output "
+                                        r"quantization|fused activation|input \d+ \(.*\) without quantization)",
+    "tflite: operator option out of range": r"operator #\d+ \w+: \w+ -?[\d,]+ \(must be in \[",
+    "tflite: scale not finite positive": r"has scale \S+ \(scales must be finite, positive float32 values\)",
+    "tflite: scale out of range": r"has scale \S+ \(outside \[1e-30, 1e30\]\)",
+    "tflite: zero point": r"has zero point -?\d+ \((an int8 tensor's must be in \[-128, 127\]|0 expected)\)",
+    "dimension beyond int16": r"dimension [\d,]+ in shape \(.*\) is over 32,767, the largest the kernels represent",
+    # Keras files
+    "keras: unreadable": r"cannot be read as a Keras model \(",
+    "keras: not a .keras zip": r"not a valid \.keras file \(",
+    "keras: unsupported layer": r"^unsupported layer '",
+    "keras: parameter beyond int16": r"layer '.*' \(\w+\): \w+ -?[\d,]+ is outside \[0, 32,767\], what the kernels "
+                                     r"represent \(int16\)",
+    # quantization
+    "values not finite": r"^tensor '.*' is not finite on the calibration data$",
+    "values beyond int8 scales": r"^tensor '.*' \(its values, on the calibration data or as the file says, are too "
+                                 r"large or too small for int8\): scale \S+ is outside \[1e-30, 1e30\]$",
+    "requantization overflow": r"^layer '.*' \(\w+\): requantizing its accumulator \(up to [\d,]+\) with shift "
+                               r"\d+ could overflow int32: its output scale is too small",
+    # calibration data
+    "calib: unreadable": r"not a readable (numpy|\.npz) file \(",
+    "calib: truncated": r"truncated \(its header declares shape \(.*\), [\d,]+ bytes of data; the file holds [\d,]+\)",
+    "calib: wrong shape": r"calibration data <file> has shape \(.*\); the model expects \(N, ",
+    "calib: not numbers": r"has dtype \w+; expected numbers",
+    "calib: NaN or infinite": r"calibration data <file> holds NaN or infinite values",
+    "calib: empty": r"calibration data <file> holds no samples",
+    "calib: no array x": r"holds .*; name the inputs array 'x'",
+}
+
+_COMPILED = {name: re.compile(p) for name, p in REFUSAL_REASONS.items()}
+
+
+def reason_of(message: str) -> str | None:
+    """The name of the first known reason the message gives, or None."""
+    for name, rx in _COMPILED.items():
+        if rx.search(message):
+            return name
+    return None

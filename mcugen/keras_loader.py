@@ -339,6 +339,9 @@ def graph_from_keras(model, name: str) -> Graph:
             names[k] = tname
             return tname
         inputs = [visit(x) for x in node.input_tensors]
+        if type(layer).__name__ not in KERAS_CONVERTERS:  # a keras.ops call in a functional model: not in .layers
+            raise UnsupportedLayer(f"{shown(layer.name)!r} ({type(layer).__name__}): unsupported Keras operation; "
+                                   f"supported layers: {', '.join(supported_layers())}")
         if len(node.output_tensors) != 1:
             raise UnsupportedLayer(f"layer {layer.name!r} ({type(layer).__name__}): more than one output")
         tname = layer.name if layer.name not in g.tensors else f"{layer.name}:{node_index}"

@@ -112,6 +112,12 @@ def edge_rows(shape, seed: int = 0) -> np.ndarray:
     return np.stack(rows).reshape((len(rows),) + tuple(shape)).astype(np.int8)
 
 
+def int8_rows(shape, n: int = 48, seed: int = 4) -> np.ndarray:
+    """n rows of random int8 bytes, then the raw edge rows (``edge_rows``)."""
+    rng = np.random.default_rng(seed)
+    return np.concatenate([rng.integers(-128, 128, (n,) + tuple(shape)).astype(np.int8), edge_rows(shape, seed)])
+
+
 def rand(shape, n=32, seed=0, lo=-1.0, hi=1.0):
     return np.random.default_rng(seed).uniform(lo, hi, (n,) + tuple(shape)).astype(np.float32)
 

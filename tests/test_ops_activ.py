@@ -8,7 +8,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from conftest import rand, randomize, roundtrip
+from conftest import int8_rows, rand, randomize, roundtrip
 from mcugen.compare import DIVERGENT
 from mcugen.emit import render
 from mcugen.host import run_host
@@ -56,10 +56,6 @@ def convert(keras, case: str, lo=-3.0, hi=3.0) -> bytes:
     return convert_keras(model, calib)
 
 
-def edge_inputs(shape, n=64, seed=4):
-    rng = np.random.default_rng(seed)
-    return np.concatenate([rng.integers(-128, 128, (n,) + shape), np.full((1,) + shape, -128),
-                           np.full((1,) + shape, 127)]).astype(np.int8)
 
 
 @pytest.mark.parametrize("case", sorted(TFLITE_CASES))
@@ -67,7 +63,7 @@ def test_tflite_op_matches_tflm(case, keras, layers):
     tm = graph_from_tflite(convert(keras, case), case, case)
     assert tm.op_names == TFLITE_CASES[case][2]
     g = tm.graph
-    xq = edge_inputs(g.input.shape)
+    xq = int8_rows(g.input.shape)
     ref = run_int8(g, xq)
     host = run_host(g, render(g, case), xq, sanitize=True)
     for op, got in zip(g.ops, host.layers):
@@ -178,7 +174,7 @@ def test_keras_layer(case, keras, layers):
     if {op.kind for op in g.ops} - {"dense", "conv2d", "elementwise"}:
         # Edge bytes through the new kernels (a table has no edge beyond its
         # 256 entries): all -128, all 127, random.
-        xq = edge_inputs(g.input.shape, n=16)
+        xq = int8_rows(g.input.shape, n=16)
         host = run_host(g, render(g, case), xq, sanitize=True)
         assert np.array_equal(host.outputs, run_int8(g, xq)[g.outputs[0]])
 

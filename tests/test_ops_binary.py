@@ -18,7 +18,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from conftest import rand, randomize, roundtrip
+from conftest import int8_rows, rand, randomize, roundtrip
 from mcugen.compare import DIVERGENT
 from mcugen.emit import render
 from mcugen.host import run_host
@@ -96,10 +96,6 @@ def convert(keras, shape, build, name) -> bytes:
     return convert_keras(model, calib)
 
 
-def edge_inputs(shape, n=64, seed=4):
-    rng = np.random.default_rng(seed)
-    return np.concatenate([rng.integers(-128, 128, (n,) + shape), np.full((1,) + shape, -128),
-                           np.full((1,) + shape, 127)]).astype(np.int8)
 
 
 @pytest.mark.parametrize("case", sorted(TFLITE_CASES))
@@ -108,7 +104,7 @@ def test_tflite_binary_matches_tflm(case, keras, layers):
     tm = graph_from_tflite(convert(keras, shape, build, case), case, case)
     assert ops <= set(tm.op_names), tm.op_names
     g = tm.graph
-    xq = edge_inputs(g.input.shape)
+    xq = int8_rows(g.input.shape)
     ref = run_int8(g, xq)
     host = run_host(g, render(g, case), xq, sanitize=True)
     for op, got in zip(g.ops, host.layers):

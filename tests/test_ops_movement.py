@@ -17,6 +17,7 @@ import re
 import numpy as np
 import pytest
 
+from conftest import int8_rows
 from mcugen.compare import DIVERGENT
 from mcugen.emit import render
 from mcugen.errors import UnsupportedLayer
@@ -30,10 +31,6 @@ from mcugen.tflite_quantizer import convert_keras
 pytestmark = [pytest.mark.filterwarnings("ignore::UserWarning"), pytest.mark.filterwarnings("ignore::DeprecationWarning")]
 
 
-def edge_inputs(shape, n=40, seed=4):
-    rng = np.random.default_rng(seed)
-    return np.concatenate([rng.integers(-128, 128, (n,) + shape), np.full((1,) + shape, -128),
-                           np.full((1,) + shape, 127)]).astype(np.int8)
 
 
 def check_tflite(model: bytes, name: str, expect_ops=(), litert: bool = True):
@@ -44,7 +41,7 @@ def check_tflite(model: bytes, name: str, expect_ops=(), litert: bool = True):
     for op in expect_ops:
         assert op in tm.op_names, f"{name}: the converter emitted {tm.op_names}, no {op}"
     g = tm.graph
-    xq = edge_inputs(g.input.shape)
+    xq = int8_rows(g.input.shape)
     ref = run_int8(g, xq)
     host = run_host(g, render(g, name), xq, sanitize=True)
     for op, got in zip(g.ops, host.layers):
@@ -367,6 +364,18 @@ def test_keras_slicing(case, keras, tmp_path):
     assert [op.describe() for op in g.ops] == [op.describe() for op in r.graph.ops]
 
 
+def test_keras_operation_without_converter_is_named(keras):
+    """A keras.ops call in a functional model is an operation, not one of
+    model.layers: it is refused by name, not as a broken configuration."""
+    from mcugen.keras_loader import graph_from_keras
+
+    inp = keras.Input((6, 4))
+    first, _ = keras.ops.split(inp, 2, axis=-1)
+    model = keras.Model(inp, keras.layers.Dense(3)(keras.layers.Flatten()(first)))
+    with pytest.raises(UnsupportedLayer, match=r"'split' \(Split\): unsupported Keras operation"):
+        graph_from_keras(model, "m")
+
+
 @pytest.mark.parametrize("case, detail", [
     ("offset", "the offset flag"), ("short", "begin [0, 3]"), ("ellipsis", "ellipsis")])
 def test_strided_slice_refusals(case, detail, converted):
@@ -392,7 +401,7 @@ def test_fill_from_shape_arithmetic(converted):
     g = tm.graph
     fill = next(op for op in g.ops if op.kind == "fill")
     assert fill.value == g.q(fill.outputs[0]).zero_point
-    xq = edge_inputs(g.input.shape)
+    xq = int8_rows(g.input.shape)
     host = run_host(g, render(g, "fill_shape"), xq)
     ref = run_int8(g, xq)
     assert np.array_equal(host.outputs, ref[g.outputs[0]])
@@ -415,7 +424,7 @@ def test_arg_max_index_as_int8(converted):
     tm = graph_from_tflite(converted["argmax_int64"][0], "am64", "am64")
     g = tm.graph
     assert g.output.shape == (6,)
-    xq = edge_inputs(g.input.shape)
+    xq = int8_rows(g.input.shape)
     host = run_host(g, render(g, "am64"), xq)
     assert np.array_equal(host.outputs, run_oracle("litert", tm, xq).outputs)
     assert np.array_equal(host.outputs, np.argmax(xq, axis=1))

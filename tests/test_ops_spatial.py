@@ -24,7 +24,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from conftest import rand, randomize, roundtrip
+from conftest import int8_rows, rand, randomize, roundtrip
 from mcugen.emit import render
 from mcugen.errors import UnsupportedLayer
 from mcugen.host import run_host
@@ -154,15 +154,11 @@ def native_tflite(tf, case: str) -> bytes:
     return convert_fn(tf, fn, shape, calib)
 
 
-def edge_inputs(g, n=48, seed=4):
-    rng = np.random.default_rng(seed)
-    return np.concatenate([rng.integers(-128, 128, (n,) + g.input.shape), np.full((1,) + g.input.shape, -128),
-                           np.full((1,) + g.input.shape, 127)]).astype(np.int8)
 
 
 def host_equals_reference(tm, case):
     g = tm.graph
-    xq = edge_inputs(g)
+    xq = int8_rows(g.input.shape)
     ref = run_int8(g, xq)
     host = run_host(g, render(g, case), xq, sanitize=True)
     for op, got in zip(g.ops, host.layers):

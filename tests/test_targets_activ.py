@@ -9,6 +9,7 @@ import pytest
 
 import test_ops_activ
 import test_reduce_axes
+from conftest import int8_rows
 from mcugen.boards import get_board
 from mcugen.emit import render
 from mcugen.keras_loader import graph_from_keras
@@ -35,14 +36,14 @@ def items(keras):
     out = []
     for i, case in enumerate(sorted(test_ops_activ.TFLITE_CASES)):
         g = graph_from_tflite(test_ops_activ.convert(keras, case), f"a{i}", case).graph
-        out.append((g, test_ops_activ.edge_inputs(g.input.shape, n=1)))
+        out.append((g, int8_rows(g.input.shape, n=1)))
     # The activations all run the one table kernel: two of them stand for the rest.
     keras_cases = [c for c in sorted(test_ops_activ.KERAS_CASES) if not c.startswith(("dense_", "act_"))]
     for i, case in enumerate(keras_cases + ["dense_swish", "act_gelu"]):
         shape, _, rng_range, _ = test_ops_activ.KERAS_CASES[case]
         g = optimize(graph_from_keras(test_ops_activ.build_keras(keras, case), f"k{i}"))
         quantize_graph(g, test_ops_activ.keras_data(shape, rng_range, 64, 3))
-        out.append((g, test_ops_activ.edge_inputs(g.input.shape, n=1)))
+        out.append((g, int8_rows(g.input.shape, n=1)))
     # Reductions: every rank-4 axis set of each op (keep_dims off; MEAN and
     # SUM with their own output qparams), the kernels' loops in every shape.
     bases = {op: test_reduce_axes.base_model(keras, op, 4) for op in test_reduce_axes.OPS}

@@ -504,16 +504,19 @@ def compare_exit_code(r) -> int:
 @main.command("eval")
 @model_arg
 @click.option("--data", required=True, type=click.Path(path_type=Path),
-              help="Labelled data: .npz with 'x' and 'y' ('y' optional for --metric mae on an autoencoder).")
+              help="Labelled data: .npz with the inputs as for --calib ('x', or one array per input named as "
+              "the input or x0, x1 ...) and the labels: 'y' for one output; for several, one array per output, "
+              "'y_<output name>' or y0, y1 ... (an output without labels is not scored). Labels are optional for "
+              "--metric mae on an autoencoder.")
 @calib_opt
 @click.option("--metric", type=click.Choice(["accuracy", "mae", "auc"]), default="accuracy", show_default=True,
               help="accuracy (argmax, or > 0.5 for one output), mean absolute error (regressors; an autoencoder "
               "needs no 'y': its targets are its inputs) or ROC AUC (anomaly detection: 'y' normal/anomalous "
-              "or 0/1, scored by the reconstruction error or the one output).")
+              "or 0/1, scored by the reconstruction error or the one output). Applies to every scored output.")
 @click.option("--json", "as_json", is_flag=True, help="One JSON object on stdout.")
 @user_errors
 def eval_cmd(model, data, calib, metric, as_json):
-    """Accuracy of the float, mcugen int8 and TFLite int8 models on DATA."""
+    """Accuracy of the float, mcugen int8 and TFLite int8 models on DATA (each output with labels)."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
     from .evaluate import run_eval
@@ -527,9 +530,13 @@ def eval_cmd(model, data, calib, metric, as_json):
     fmt = (lambda v: "-" if v is None else f"{v:.2%}") if metric == "accuracy" else (
         lambda v: "-" if v is None else f"{v:.4f}" if metric == "auc" else f"{v:.6g}")
     table = Table(title=f"{r.model} on {r.data}: {r.samples} samples, {metric}")
-    for col in ("float (Keras)", "mcugen int8", "TFLite int8 (LiteRT)", "mcugen --quantizer tflite"):
+    several = len(r.outputs) + len(r.skipped) > 1  # one row per scored output
+    for col in (("output",) if several else ()) + (
+            "float (Keras)", "mcugen int8", "TFLite int8 (LiteRT)", "mcugen --quantizer tflite"):
         table.add_column(col)
-    table.add_row(fmt(r.float), fmt(r.mcugen_int8), fmt(r.tflite_int8), fmt(r.mcugen_tflite_int8))
+    for o in r.outputs:
+        table.add_row(*((o.name,) if several else ()), fmt(o.float), fmt(o.mcugen_int8), fmt(o.tflite_int8),
+                      fmt(o.mcugen_tflite_int8))
     out.print(table)
     out.print(f"calibration: {r.calibration}")
     for note in r.notes:

@@ -304,13 +304,143 @@ def test_calibration_file_per_input(files, tmp_path):
         prepare(model, tmp_path / "one.npy")
 
 
-def test_eval_refuses_several_outputs_by_name(files, tmp_path):
+EVAL_N = 24
+
+
+@pytest.fixture(scope="module")
+def eval_data(files, tmp_path_factory):
+    """Inputs for ``eval`` (not the calibration rows) and labels: the Keras
+    model's own classes with the first rows' shifted, so no column scores 1,
+    and the box head's argmax as its classes."""
+    from keras.models import load_model
+
+    model, _, _ = files
+    rng = np.random.default_rng(11)
+    xa = rng.uniform(0, 1, (EVAL_N, 6, 6, 2)).astype(np.float32)
+    xb = rng.normal(size=(EVAL_N, 5)).astype(np.float32)
+    cls, box = load_model(model).predict([xa, xb], verbose=0)
+    y_cls = cls.argmax(axis=1)
+    y_cls[:6] = (y_cls[:6] + 1) % 4
+    y_box = box.argmax(axis=1)
+    y_box[-5:] = (y_box[-5:] + 1) % 3
+    return {"d": tmp_path_factory.mktemp("eval"), "image": xa, "features": xb, "cls": y_cls, "box": y_box}
+
+
+def accuracy(pred, labels) -> float:
+    return float(np.mean(np.asarray(pred).argmax(axis=1) == labels))
+
+
+def litert_by_name(tflite: Path, image, features) -> dict[str, np.ndarray]:
+    """LiteRT (reference kernels) on the file through its signature, inputs
+    and outputs by name: nothing of mcugen's ordering involved."""
+    from mcugen.oracles import litert_api
+
+    interpreter, types, _ = litert_api()
+    it = interpreter(model_content=tflite.read_bytes(), experimental_op_resolver_type=types.BUILTIN_REF)
+    run = it.get_signature_runner()
+    feeds = {}
+    for name, x in (("image", image), ("features", features)):
+        scale, zp = run.get_input_details()[name]["quantization"]
+        feeds[name] = np.clip(np.round(x / scale) + zp, -128, 127).astype(np.int8)
+    outs = [run(image=feeds["image"][i : i + 1], features=feeds["features"][i : i + 1]) for i in range(len(image))]
+    return {k: np.concatenate([o[k] for o in outs]) for k in outs[0]}
+
+
+def test_eval_scores_every_output_of_a_keras_model(files, eval_data):
+    """Two inputs, two outputs, the converted model ordering both its own way
+    (features first, output_1 first): every column against what the test
+    computes itself, by name."""
+    from keras.models import load_model
+
+    from mcugen.evaluate import run_eval
+    from mcugen.pipeline import prepare
+    from mcugen.reference import run_int8
+    from mcugen.tflite.loader import load_tflite
+
+    model, calib, tfl = files
+    e = eval_data
+    assert load_tflite(tfl).graph.io_names() == (["features", "image"], ["output_1", "output_0"])
+    # labels by output name (cls) and by position (y1 = box); inputs by x0, x1
+    np.savez(e["d"] / "both.npz", x0=e["image"], x1=e["features"], y_cls=e["cls"], y1=e["box"])
+    r = run_eval(model, e["d"] / "both.npz", calib)
+    assert [o.name for o in r.outputs] == ["cls", "box"] and r.skipped == [] and r.samples == EVAL_N
+    cls, box = load_model(model).predict([e["image"], e["features"]], verbose=0)
+    assert r.outputs[0].float == accuracy(cls, e["cls"]) == (EVAL_N - 6) / EVAL_N
+    assert r.outputs[1].float == accuracy(box, e["box"]) == (EVAL_N - 5) / EVAL_N
+    g = prepare(model, calib).graph
+    ref = run_int8(g, g.quantize_inputs([e["image"], e["features"]]))
+    lite = litert_by_name(tfl, e["image"], e["features"])  # the file eval's conversion equals (same calibration)
+    t = prepare(tfl, calib).graph
+    ours = run_int8(t, t.quantize_inputs([{"image": e["image"], "features": e["features"]}[n]
+                                          for n in t.io_names()[0]]))
+    ours = dict(zip(t.io_names()[1], (ours[o] for o in t.outputs)))
+    for o, name, tname in ((r.outputs[0], "cls", "output_0"), (r.outputs[1], "box", "output_1")):
+        assert o.mcugen_int8 == accuracy(ref[g.outputs[g.io_names()[1].index(name)]], e[name]), name
+        assert o.tflite_int8 == accuracy(lite[tname], e[name]), name
+        assert o.mcugen_tflite_int8 == accuracy(ours[tname], e[name]), name
+    assert (r.float, r.mcugen_int8, r.tflite_int8, r.mcugen_tflite_int8) == (
+        r.outputs[0].float, r.outputs[0].mcugen_int8, r.outputs[0].tflite_int8, r.outputs[0].mcugen_tflite_int8)
+    assert len({(o.float, o.tflite_int8) for o in r.outputs}) == 2  # the heads are told apart
+
+
+def test_eval_of_the_tflite_file_and_an_output_without_labels(files, eval_data):
+    """The .tflite file scores as TFLiteConverter's column of the Keras run;
+    an output with no labels is skipped with a note, by name in the JSON and
+    the table."""
+    import json
+
+    from click.testing import CliRunner
+
+    from mcugen.cli import main
+
+    model, calib, tfl = files
+    e = eval_data
+    np.savez(e["d"] / "named.npz", image=e["image"], features=e["features"], y_output_0=e["cls"],
+             y_output_1=np.eye(3)[e["box"]])  # one-hot labels
+    np.savez(e["d"] / "box_only.npz", image=e["image"], features=e["features"], y_box=e["box"])
+    lite = litert_by_name(tfl, e["image"], e["features"])
+    res = CliRunner().invoke(main, ["eval", str(tfl), "--data", str(e["d"] / "named.npz"), "--json"])
+    assert res.exit_code == 0, res.output
+    d = json.loads(res.output.strip().splitlines()[-1])
+    by_name = {o["name"]: o for o in d["outputs"]}
+    assert sorted(by_name) == ["output_0", "output_1"] and d["float"] is None
+    for name, labels in (("output_0", e["cls"]), ("output_1", e["box"])):
+        assert by_name[name]["tflite_int8"] == accuracy(lite[name], labels), name
+        assert by_name[name]["mcugen_int8"] == by_name[name]["mcugen_tflite_int8"]
+    res = CliRunner().invoke(main, ["eval", str(model), "--data", str(e["d"] / "box_only.npz"), "--calib", str(calib)])
+    assert res.exit_code == 0, res.output
+    rows = [line for line in res.output.splitlines() if "box" in line or "cls" in line]
+    assert any(re.search(r"box\W+\d+\.\d+%", line) for line in rows), res.output
+    assert "output 'cls' not scored" in " ".join(res.output.split())
+    res = CliRunner().invoke(main, ["eval", str(model), "--data", str(e["d"] / "box_only.npz"), "--calib",
+                                    str(calib), "--json"])
+    d = json.loads(res.output.strip().splitlines()[-1])
+    assert [o["name"] for o in d["outputs"]] == ["box"] and d["skipped"] == ["cls"]
+    assert d["float"] == d["outputs"][0]["float"] == (EVAL_N - 5) / EVAL_N
+
+
+def test_eval_refusals_of_several_outputs(files, eval_data):
     from mcugen.evaluate import run_eval
 
     model, calib, _ = files
-    np.savez(tmp_path / "data.npz", x=np.zeros((2, 5)), y=np.zeros(2))
-    with pytest.raises(McugenError, match="eval scores a model with one input and one output; this one has 2 inputs"):
-        run_eval(model, tmp_path / "data.npz", calib)
+    e = eval_data
+    x = dict(image=e["image"], features=e["features"])
+    cases = {
+        "none.npz": (dict(x, y=e["cls"]), r"no labels for any of the 2 outputs; name them 'y_cls' or 'y0' shaped "
+                                          r"\(N,\) or \(N, 4\), 'y_box' or 'y1'"),
+        "short.npz": (dict(x, y_cls=e["cls"][:5]), r"\(array 'y_cls', output 'cls'\): 24 inputs but 5 labels$"),
+        "onehot.npz": (dict(x, y_box=np.eye(4)[e["box"]]), r"\(array 'y_box', output 'box'\): labels shaped "
+                                                            r"\(24, 4\); accuracy needs class indices"),
+        "no_input.npz": (dict(image=e["image"], y_cls=e["cls"]), r"'features' \(or 'x1'\) shaped \(N, 5\)"),
+    }
+    for name, (arrays, message) in cases.items():
+        np.savez(e["d"] / name, **arrays)
+        with pytest.raises(McugenError, match=message):
+            run_eval(model, e["d"] / name, calib)
+    np.savez(e["d"] / "mae.npz", **x, y0=np.eye(4)[e["cls"]], y_box=np.zeros((EVAL_N, 2)))
+    with pytest.raises(McugenError, match=r"labels shaped \(24, 2\); mae needs one target per output value, "
+                                          r"\(N, 3\)"):
+        run_eval(model, e["d"] / "mae.npz", calib, metric="mae")
 
 
 def test_outputs_that_are_views_of_an_input_or_feed_other_layers(keras):

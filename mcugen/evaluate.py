@@ -210,9 +210,11 @@ def run_eval(model: str | Path, data: str | Path, calib=None, metric: str = "acc
         autoencoder = x_one is not None and size == in_sizes[0]
         label = f"output {shown(name)!r}" if several else "the output"
         if metric == "auc" and ys[k] is not None and not autoencoder and size != 1:
+            if several:
+                raise McugenError(f"--metric auc scores a one-value output or an autoencoder's (the size of its "
+                                  f"one input); {model.name}'s {label} has {size} values")
             raise McugenError(f"--metric auc scores an autoencoder (output the size of the input) or a model with "
-                              f"one output; {model.name} has {size} outputs for {sum(in_sizes)} inputs"
-                              + (f" ({label})" if several else ""))
+                              f"one output; {model.name} has {size} outputs for {sum(in_sizes)} inputs")
         if ys[k] is None:
             if metric == "mae" and autoencoder:
                 ys[k] = x_one

@@ -419,6 +419,23 @@ def test_eval_of_the_tflite_file_and_an_output_without_labels(files, eval_data):
     assert d["float"] == d["outputs"][0]["float"] == (EVAL_N - 5) / EVAL_N
 
 
+def test_eval_mae_applies_to_every_output(files, eval_data):
+    from keras.models import load_model
+
+    from mcugen.evaluate import run_eval
+
+    model, calib, _ = files
+    e = eval_data
+    np.savez(e["d"] / "regress.npz", image=e["image"], features=e["features"], y0=np.eye(4)[e["cls"]],
+             y_box=np.zeros((EVAL_N, 3)))
+    r = run_eval(model, e["d"] / "regress.npz", calib, metric="mae")
+    cls, box = load_model(model).predict([e["image"], e["features"]], verbose=0)
+    want = [np.mean(np.abs(cls.astype(np.float64) - np.eye(4)[e["cls"]])), np.mean(np.abs(box.astype(np.float64)))]
+    assert [o.name for o in r.outputs] == ["cls", "box"]
+    assert [o.float for o in r.outputs] == pytest.approx(want, rel=1e-6)
+    assert all(abs(o.mcugen_int8 - o.float) < 0.05 for o in r.outputs)
+
+
 def test_eval_refusals_of_several_outputs(files, eval_data):
     from mcugen.evaluate import run_eval
 
@@ -437,6 +454,9 @@ def test_eval_refusals_of_several_outputs(files, eval_data):
         np.savez(e["d"] / name, **arrays)
         with pytest.raises(McugenError, match=message):
             run_eval(model, e["d"] / name, calib)
+    np.savez(e["d"] / "auc.npz", **x, y_cls=e["cls"] > 1)
+    with pytest.raises(McugenError, match=r"auc scores a one-value output .*two.keras.s output .cls. has 4 values"):
+        run_eval(model, e["d"] / "auc.npz", calib, metric="auc")
     np.savez(e["d"] / "mae.npz", **x, y0=np.eye(4)[e["cls"]], y_box=np.zeros((EVAL_N, 2)))
     with pytest.raises(McugenError, match=r"labels shaped \(24, 2\); mae needs one target per output value, "
                                           r"\(N, 3\)"):

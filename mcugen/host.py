@@ -88,24 +88,24 @@ def pack_inputs(g: Graph, xq) -> np.ndarray:
         np.zeros((n, 0), np.int8)
 
 
-def unpack_inputs(g: Graph, packed: np.ndarray) -> list[np.ndarray]:
-    """(N, sum of the input sizes) -> one (N, *shape) array per input."""
-    packed = np.asarray(packed).reshape(len(packed), sum(t.size for t in g.input_tensors))
+def _unpack(tensors, packed: np.ndarray) -> list[np.ndarray]:
+    """(N, sum of the tensors' sizes) -> one (N, *shape) array per tensor."""
+    packed = np.asarray(packed).reshape(len(packed), sum(t.size for t in tensors))
     res, at = [], 0
-    for t in g.input_tensors:
+    for t in tensors:
         res.append(packed[:, at : at + t.size].reshape((len(packed),) + t.shape))
         at += t.size
     return res
+
+
+def unpack_inputs(g: Graph, packed: np.ndarray) -> list[np.ndarray]:
+    """(N, sum of the input sizes) -> one (N, *shape) array per input."""
+    return _unpack(g.input_tensors, packed)
 
 
 def unpack_outputs(g: Graph, packed: np.ndarray) -> list[np.ndarray]:
     """(N, sum of the output sizes) -> one (N, *shape) array per output."""
-    packed = np.asarray(packed).reshape(len(packed), sum(t.size for t in g.output_tensors))
-    res, at = [], 0
-    for t in g.output_tensors:
-        res.append(packed[:, at : at + t.size].reshape((len(packed),) + t.shape))
-        at += t.size
-    return res
+    return _unpack(g.output_tensors, packed)
 
 
 def find_compiler() -> str:

@@ -112,6 +112,22 @@ def edge_rows(shape, seed: int = 0) -> np.ndarray:
     return np.stack(rows).reshape((len(rows),) + tuple(shape)).astype(np.int8)
 
 
+def edit_tflite(data: bytes, change) -> bytes:
+    """The .tflite file after ``change(S, model, subgraph)`` edits its object
+    tree (the schema's object API: ``S`` the schema module, ``model`` the
+    ModelT, ``subgraph`` its first subgraph), packed again."""
+    import flatbuffers
+
+    from mcugen.tflite.reader import schema
+
+    S = schema()
+    m = S.ModelT.InitFromPackedBuf(bytearray(data), 0)
+    change(S, m, m.subgraphs[0])
+    b = flatbuffers.Builder(0)
+    b.Finish(m.Pack(b), file_identifier=b"TFL3")
+    return bytes(b.Output())
+
+
 def int8_rows(shape, n: int = 48, seed: int = 4) -> np.ndarray:
     """n rows of random int8 bytes, then the raw edge rows (``edge_rows``)."""
     rng = np.random.default_rng(seed)

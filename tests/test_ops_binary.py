@@ -18,7 +18,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from conftest import int8_rows, rand, randomize, roundtrip
+from conftest import edit_tflite, int8_rows, rand, randomize, roundtrip
 from mcugen.compare import DIVERGENT
 from mcugen.emit import render
 from mcugen.host import run_host
@@ -121,22 +121,15 @@ def test_tflite_binary_matches_tflm(case, keras, layers):
 def set_quantization(model: bytes, q_in, q_out, activation: str | None = None) -> bytes:
     """The outer-product model with every tensor but the output quantized as
     q_in, the output as q_out, and the last operator's fused activation set."""
-    import flatbuffers
+    def change(S, m, sg):
+        for i, t in enumerate(sg.tensors):
+            if t.quantization is not None and t.quantization.scale is not None and len(t.quantization.scale) == 1:
+                scale, zp = q_out if i == sg.outputs[0] else q_in
+                t.quantization.scale, t.quantization.zeroPoint = [float(np.float32(scale))], [int(zp)]
+        if activation is not None:
+            sg.operators[-1].builtinOptions.fusedActivationFunction = getattr(S.ActivationFunctionType, activation)
 
-    from mcugen.tflite.reader import schema
-
-    S = schema()
-    m = S.ModelT.InitFromPackedBuf(bytearray(model), 0)
-    sg = m.subgraphs[0]
-    for i, t in enumerate(sg.tensors):
-        if t.quantization is not None and t.quantization.scale is not None and len(t.quantization.scale) == 1:
-            scale, zp = q_out if i == sg.outputs[0] else q_in
-            t.quantization.scale, t.quantization.zeroPoint = [float(np.float32(scale))], [int(zp)]
-    if activation is not None:
-        sg.operators[-1].builtinOptions.fusedActivationFunction = getattr(S.ActivationFunctionType, activation)
-    b = flatbuffers.Builder(0)
-    b.Finish(m.Pack(b), file_identifier=b"TFL3")
-    return bytes(b.Output())
+    return edit_tflite(model, change)
 
 
 SWEEP = {

@@ -17,7 +17,7 @@ import re
 import numpy as np
 import pytest
 
-from conftest import int8_rows
+from conftest import edit_tflite, int8_rows
 from mcugen.compare import DIVERGENT
 from mcugen.emit import render
 from mcugen.errors import UnsupportedLayer
@@ -25,7 +25,6 @@ from mcugen.host import run_host
 from mcugen.oracles import run_oracle
 from mcugen.reference import run_int8
 from mcugen.tflite.loader import graph_from_tflite
-from mcugen.tflite.reader import schema
 from mcugen.tflite_quantizer import convert_keras
 
 pytestmark = [pytest.mark.filterwarnings("ignore::UserWarning"), pytest.mark.filterwarnings("ignore::DeprecationWarning")]
@@ -181,18 +180,6 @@ def test_converted_matches_tflm(name, converted):
 
 # --- options the converter does not emit, written into converted files -------
 
-def edit(model: bytes, change) -> bytes:
-    """The model after ``change(S, m, sg)`` edits its object tree."""
-    import flatbuffers
-
-    S = schema()
-    m = S.ModelT.InitFromPackedBuf(bytearray(model), 0)
-    change(S, m, m.subgraphs[0])
-    b = flatbuffers.Builder(0)
-    b.Finish(m.Pack(b), file_identifier=b"TFL3")
-    return bytes(b.Output())
-
-
 def add_const(S, m, sg, values, dtype=np.int32, like=None) -> int:
     """A new constant tensor (quantized as tensor ``like``): its index."""
     values = np.asarray(values, dtype=dtype)
@@ -320,7 +307,7 @@ EDITS = {
 
 def edited(converted, name: str) -> bytes:
     base, change, _ = EDITS[name]
-    return edit(converted[base][0], change)
+    return edit_tflite(converted[base][0], change)
 
 
 @pytest.mark.parametrize("name", sorted(EDITS))
@@ -390,7 +377,7 @@ def test_strided_slice_refusals(case, detail, converted):
                 {"offset": True, "short": 0, "ellipsis": 2}[case])
 
     with pytest.raises(UnsupportedLayer, match="STRIDED_SLICE .*" + re.escape(detail)):
-        graph_from_tflite(edit(converted["strided_masks"][0], change), case, case)
+        graph_from_tflite(edit_tflite(converted["strided_masks"][0], change), case, case)
 
 
 def test_fill_from_shape_arithmetic(converted):
@@ -450,9 +437,9 @@ def test_arg_max_refusals(converted):
         def wide(S, m, sg):
             for i in list(sg.inputs) + [op_of(S, m, sg, "ARG_MAX").inputs[0]]:
                 set_shape(sg, i, (1, 129))
-        graph_from_tflite(edit(converted["argmax_128"][0], wide), "wide", "wide")
+        graph_from_tflite(edit_tflite(converted["argmax_128"][0], wide), "wide", "wide")
     with pytest.raises(UnsupportedLayer, match="ARG_MAX .*feeds another op"):
-        graph_from_tflite(edit(converted["argmax_int32"][0], _argmax_feeds_op), "feeds", "feeds")
+        graph_from_tflite(edit_tflite(converted["argmax_int32"][0], _argmax_feeds_op), "feeds", "feeds")
 
 
 def test_contiguous_pieces_are_views(converted):

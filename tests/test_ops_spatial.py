@@ -24,7 +24,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from conftest import int8_rows, rand, randomize, roundtrip
+from conftest import edit_tflite, int8_rows, rand, randomize, roundtrip
 from mcugen.emit import render
 from mcugen.errors import UnsupportedLayer
 from mcugen.host import run_host
@@ -273,20 +273,13 @@ def test_space_to_batch_alone_is_refused(tf):
 def test_transpose_conv_with_fused_activation_is_refused(keras, layers):
     """TFLM's TRANSPOSE_CONV ignores a fused activation (it passes
     kTfLiteActNone to its kernel): refused, not silently dropped."""
-    import flatbuffers
+    def fuse_relu(S, m, sg):
+        (op,) = [op for op in sg.operators
+                 if m.operatorCodes[op.opcodeIndex].builtinCode == S.BuiltinOperator.TRANSPOSE_CONV]
+        op.builtinOptions.fusedActivationFunction = S.ActivationFunctionType.RELU
 
-    from mcugen.tflite.reader import schema
-
-    S = schema()
-    m = S.ModelT.InitFromPackedBuf(bytearray(keras_tflite(keras, "convT_same_s2")), 0)
-    sg = m.subgraphs[0]
-    (op,) = [op for op in sg.operators
-             if m.operatorCodes[op.opcodeIndex].builtinCode == S.BuiltinOperator.TRANSPOSE_CONV]
-    op.builtinOptions.fusedActivationFunction = S.ActivationFunctionType.RELU
-    b = flatbuffers.Builder(0)
-    b.Finish(m.Pack(b), file_identifier=b"TFL3")
     with pytest.raises(UnsupportedLayer, match="TRANSPOSE_CONV .*fused activation RELU"):
-        graph_from_tflite(bytes(b.Output()), "convt_relu", "convt_relu")
+        graph_from_tflite(edit_tflite(keras_tflite(keras, "convT_same_s2"), fuse_relu), "convt_relu", "convt_relu")
 
 
 def test_refusals_name_the_layer(keras, layers):

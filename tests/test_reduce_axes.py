@@ -17,13 +17,13 @@ import itertools
 import numpy as np
 import pytest
 
+from conftest import edit_tflite
 from host_bundle import run_host_bundle
 from mcugen.compare import DIVERGENT
 from mcugen.emit import render
 from mcugen.oracles import run_oracle
 from mcugen.reference import int8_output
 from mcugen.tflite.loader import graph_from_tflite
-from mcugen.tflite.reader import schema
 from mcugen.tflite_quantizer import convert_keras
 
 pytestmark = [pytest.mark.filterwarnings("ignore::UserWarning"), pytest.mark.filterwarnings("ignore::DeprecationWarning")]
@@ -49,26 +49,21 @@ def base_model(keras, opname: str, rank: int) -> bytes:
 
 def rewrite(model: bytes, axes, keep_dims: bool, qin, qout) -> bytes:
     """The one-op model reducing ``axes`` (of the shape with the batch)."""
-    import flatbuffers
+    def change(S, m, sg):
+        (op,) = sg.operators
+        x, ax = sg.tensors[op.inputs[0]], sg.tensors[op.inputs[1]]
+        m.buffers[ax.buffer].data = np.asarray(axes, dtype="<i4").view(np.uint8)
+        ax.shape = ax.shapeSignature = [len(axes)]
+        op.builtinOptions.keepDims = keep_dims
+        full = list(x.shape)
+        out = [1 if i in axes else d for i, d in enumerate(full)] if keep_dims else \
+            [d for i, d in enumerate(full) if i not in axes]
+        y = sg.tensors[op.outputs[0]]
+        y.shape = y.shapeSignature = out
+        for t, (scale, zp) in ((x, qin), (y, qout)):
+            t.quantization.scale, t.quantization.zeroPoint = [float(np.float32(scale))], [int(zp)]
 
-    S = schema()
-    m = S.ModelT.InitFromPackedBuf(bytearray(model), 0)
-    sg = m.subgraphs[0]
-    (op,) = sg.operators
-    x, ax = sg.tensors[op.inputs[0]], sg.tensors[op.inputs[1]]
-    m.buffers[ax.buffer].data = np.asarray(axes, dtype="<i4").view(np.uint8)
-    ax.shape = ax.shapeSignature = [len(axes)]
-    op.builtinOptions.keepDims = keep_dims
-    full = list(x.shape)
-    out = [1 if i in axes else d for i, d in enumerate(full)] if keep_dims else \
-        [d for i, d in enumerate(full) if i not in axes]
-    y = sg.tensors[op.outputs[0]]
-    y.shape = y.shapeSignature = out
-    for t, (scale, zp) in ((x, qin), (y, qout)):
-        t.quantization.scale, t.quantization.zeroPoint = [float(np.float32(scale))], [int(zp)]
-    b = flatbuffers.Builder(0)
-    b.Finish(m.Pack(b), file_identifier=b"TFL3")
-    return bytes(b.Output())
+    return edit_tflite(model, change)
 
 
 def cases():
@@ -144,8 +139,6 @@ def test_mean_after_transpose_same_qparams(keras):
     """The real model's case: TRANSPOSE, then MEAN over the last axis (3
     values, keep_dims false) with input and output at one scale and zero
     point 6: both oracles round the mean (QuantizedMeanOrSum)."""
-    import flatbuffers
-
     class Mean(keras.layers.Layer):
         def call(self, x):
             return keras.ops.mean(x, axis=-1)
@@ -153,14 +146,12 @@ def test_mean_after_transpose_same_qparams(keras):
     inp = keras.Input((3, 5))
     model = keras.Model(inp, Mean()(keras.layers.Permute((2, 1))(inp)))
     data = convert_keras(model, np.random.default_rng(0).uniform(-1, 1, (16, 3, 5)).astype(np.float32))
-    S = schema()
-    m = S.ModelT.InitFromPackedBuf(bytearray(data), 0)
-    for t in m.subgraphs[0].tensors:
-        if t.quantization is not None and t.quantization.scale is not None and t.type == S.TensorType.INT8:
-            t.quantization.scale, t.quantization.zeroPoint = [float(np.float32(0.02))], [6]
-    b = flatbuffers.Builder(0)
-    b.Finish(m.Pack(b), file_identifier=b"TFL3")
-    tm = graph_from_tflite(bytes(b.Output()), "mean_t", "mean_t")
+    def same_quantization(S, m, sg):
+        for t in sg.tensors:
+            if t.quantization is not None and t.quantization.scale is not None and t.type == S.TensorType.INT8:
+                t.quantization.scale, t.quantization.zeroPoint = [float(np.float32(0.02))], [6]
+
+    tm = graph_from_tflite(edit_tflite(data, same_quantization), "mean_t", "mean_t")
     assert tm.op_names == ["TRANSPOSE", "MEAN"]
     xq = np.random.default_rng(1).integers(-128, 128, (200, 3, 5)).astype(np.int8)
     ours = int8_output(tm.graph, xq)

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import randomize
+from conftest import edit_tflite, randomize
 
 from mcugen.errors import McugenError, UnsupportedLayer
 from mcugen.reference import run_int8
@@ -201,20 +201,6 @@ def test_converter_options_load_and_equal_tflm(name, tmp_path_factory):
 
 # --- edited the way real converters wrote them --------------------------------
 
-def edit(data: bytes, change) -> bytes:
-    """The file with ``change(S, model, subgraph)`` applied to its object tree."""
-    import flatbuffers
-
-    from mcugen.tflite.reader import schema
-
-    S = schema()
-    m = S.ModelT.InitFromPackedBuf(bytearray(data), 0)
-    change(S, m, m.subgraphs[0])
-    b = flatbuffers.Builder(0)
-    b.Finish(m.Pack(b), file_identifier=b"TFL3")
-    return bytes(b.Output())
-
-
 def ops_named(S, m, sg, name: str) -> list:
     code = getattr(S.BuiltinOperator, name)
     return [op for op in sg.operators
@@ -278,7 +264,7 @@ EDITS = {
 @pytest.mark.parametrize("base", ["per_channel", "per_tensor"])
 def test_fields_tflite_ignores_are_ignored(what, base, tmp_path_factory):
     original = converted(tmp_path_factory, base)
-    loads_like_the_original(edit(original, EDITS[what]), original)
+    loads_like_the_original(edit_tflite(original, EDITS[what]), original)
 
 
 def test_variable_state_is_refused_as_unsupported(tmp_path_factory):
@@ -300,7 +286,7 @@ def test_variable_state_is_refused_as_unsupported(tmp_path_factory):
         sg.tensors.append(t)
         add.inputs = [add.inputs[0], len(sg.tensors) - 1]
 
-    data = edit(original, change)
+    data = edit_tflite(original, change)
     it = runtime.Interpreter.from_bytes(data)
     it.set_input(np.zeros((1, 6), np.int8), 0)
     it.invoke()

@@ -9,13 +9,12 @@ import numpy as np
 import pytest
 
 from conftest import int8_rows, rand, randomize, roundtrip
-from mcugen.compare import DIVERGENT
 from mcugen.emit import render
 from mcugen.host import run_host
 from mcugen.reference import run_int8
 from mcugen.tflite.loader import graph_from_tflite
 from mcugen.tflite_quantizer import convert_keras
-from test_tflite_ops import oracle_bytes, rewrite_qparams
+from test_tflite_ops import host_matches_oracles, oracle_bytes, rewrite_qparams
 
 pytestmark = [pytest.mark.filterwarnings("ignore::UserWarning"), pytest.mark.filterwarnings("ignore::DeprecationWarning")]
 
@@ -62,19 +61,7 @@ def convert(keras, case: str, lo=-3.0, hi=3.0) -> bytes:
 def test_tflite_op_matches_tflm(case, keras, layers):
     tm = graph_from_tflite(convert(keras, case), case, case)
     assert tm.op_names == TFLITE_CASES[case][2]
-    g = tm.graph
-    xq = int8_rows(g.input.shape)
-    ref = run_int8(g, xq)
-    host = run_host(g, render(g, case), xq, sanitize=True)
-    for op, got in zip(g.ops, host.layers):
-        assert np.array_equal(got, ref[op.outputs[0]]), f"C differs from the int8 reference at {op.name!r}"
-    theirs = oracle_bytes(tm, xq)
-    assert np.array_equal(host.outputs, theirs["tflm"]), (
-        f"differs from TFLM on {np.mean(host.outputs != theirs['tflm']):.1%} of bytes")
-    if set(tm.op_names) & set(DIVERGENT["litert"]):  # LiteRT's FULLY_CONNECTED rounds once
-        assert np.abs(host.outputs.astype(int) - theirs["litert"]).max() <= 4
-    else:
-        assert np.array_equal(host.outputs, theirs["litert"]), "differs from LiteRT"
+    host_matches_oracles(tm, int8_rows(tm.graph.input.shape), case)
 
 
 @pytest.mark.parametrize("op", ["HARD_SWISH", "PRELU"])

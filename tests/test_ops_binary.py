@@ -19,13 +19,12 @@ import numpy as np
 import pytest
 
 from conftest import edit_tflite, int8_rows, rand, randomize, roundtrip
-from mcugen.compare import DIVERGENT
 from mcugen.emit import render
 from mcugen.host import run_host
 from mcugen.reference import run_int8
 from mcugen.tflite.loader import graph_from_tflite
 from mcugen.tflite_quantizer import convert_keras
-from test_tflite_ops import oracle_bytes
+from test_tflite_ops import host_matches_oracles, oracle_bytes
 
 pytestmark = [pytest.mark.filterwarnings("ignore::UserWarning"), pytest.mark.filterwarnings("ignore::DeprecationWarning")]
 
@@ -103,19 +102,7 @@ def test_tflite_binary_matches_tflm(case, keras, layers):
     shape, build, ops = TFLITE_CASES[case]
     tm = graph_from_tflite(convert(keras, shape, build, case), case, case)
     assert ops <= set(tm.op_names), tm.op_names
-    g = tm.graph
-    xq = int8_rows(g.input.shape)
-    ref = run_int8(g, xq)
-    host = run_host(g, render(g, case), xq, sanitize=True)
-    for op, got in zip(g.ops, host.layers):
-        assert np.array_equal(got, ref[op.outputs[0]]), f"C differs from the int8 reference at {op.name!r}"
-    theirs = oracle_bytes(tm, xq)
-    assert np.array_equal(host.outputs, theirs["tflm"]), (
-        f"differs from TFLM on {np.mean(host.outputs != theirs['tflm']):.2%} of bytes")
-    # LiteRT's FULLY_CONNECTED, LOGISTIC and TANH compute differently from TFLM's
-    # (mcugen.compare.DIVERGENT); elsewhere it gives the same bytes.
-    diff = np.abs(host.outputs.astype(int) - theirs["litert"])
-    assert diff.max() <= (4 if set(tm.op_names) & set(DIVERGENT["litert"]) else 0), f"LiteRT differs by {diff.max()}"
+    host_matches_oracles(tm, int8_rows(tm.graph.input.shape), case)
 
 
 def set_quantization(model: bytes, q_in, q_out, activation: str | None = None) -> bytes:

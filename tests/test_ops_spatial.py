@@ -25,13 +25,10 @@ import numpy as np
 import pytest
 
 from conftest import edit_tflite, int8_rows, rand, randomize, roundtrip
-from mcugen.emit import render
 from mcugen.errors import UnsupportedLayer
-from mcugen.host import run_host
-from mcugen.reference import run_int8
 from mcugen.tflite.loader import graph_from_tflite
 from mcugen.tflite_quantizer import convert_keras
-from test_tflite_ops import oracle_bytes
+from test_tflite_ops import host_matches_reference, oracle_bytes
 
 pytestmark = [pytest.mark.filterwarnings("ignore::UserWarning"), pytest.mark.filterwarnings("ignore::DeprecationWarning")]
 
@@ -154,17 +151,9 @@ def native_tflite(tf, case: str) -> bytes:
     return convert_fn(tf, fn, shape, calib)
 
 
-
-
 def host_equals_reference(tm, case):
-    g = tm.graph
-    xq = int8_rows(g.input.shape)
-    ref = run_int8(g, xq)
-    host = run_host(g, render(g, case), xq, sanitize=True)
-    for op, got in zip(g.ops, host.layers):
-        assert np.array_equal(got, ref[op.outputs[0]]), f"C differs from the int8 reference at {op.name!r}"
-    assert np.array_equal(host.outputs, ref[g.outputs[0]])
-    return xq, host.outputs
+    xq = int8_rows(tm.graph.input.shape)
+    return xq, host_matches_reference(tm, xq, case)
 
 
 def kinds(g):

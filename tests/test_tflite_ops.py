@@ -143,6 +143,30 @@ def oracle_bytes(tm, xq):
     return out
 
 
+def host_matches_reference(tm, xq, name: str) -> np.ndarray:
+    """The generated C on the host (ASan/UBSan) == mcugen's int8 reference
+    on every layer; returns its output bytes."""
+    g = tm.graph
+    ref = run_int8(g, xq)
+    host = run_host(g, render(g, name), xq, sanitize=True)
+    for op, got in zip(g.ops, host.layers):
+        assert np.array_equal(got, ref[op.outputs[0]]), f"C differs from the int8 reference at {op.name!r}"
+    assert np.array_equal(host.outputs, ref[g.outputs[0]])
+    return host.outputs
+
+
+def host_matches_oracles(tm, xq, name: str) -> np.ndarray:
+    """``host_matches_reference``, and those bytes == TFLM's, and == LiteRT's
+    except on the ops where LiteRT computes differently (mcugen.compare.DIVERGENT:
+    within 4 steps there)."""
+    ours = host_matches_reference(tm, xq, name)
+    theirs = oracle_bytes(tm, xq)
+    assert np.array_equal(ours, theirs["tflm"]), f"differs from TFLM on {np.mean(ours != theirs['tflm']):.2%} of bytes"
+    diff = np.abs(ours.astype(int) - theirs["litert"])
+    assert diff.max() <= (4 if set(tm.op_names) & set(DIVERGENT["litert"]) else 0), f"LiteRT differs by {diff.max()}"
+    return ours
+
+
 @pytest.mark.parametrize("case, per_channel", PARAMS)
 def test_op_matches_tflite(case, per_channel, keras, layers):
     tm = graph_from_tflite(convert_case(keras, case, per_channel), case, case)

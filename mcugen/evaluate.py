@@ -17,7 +17,6 @@ from pathlib import Path
 
 import numpy as np
 
-from .data import as_inputs, load_array
 from .errors import McugenError
 
 CHUNK = 64

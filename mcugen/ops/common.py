@@ -138,6 +138,21 @@ def channel_multipliers(in_scale: float, w_scales: np.ndarray, out_scale: float)
     return np.array(mults, dtype=np.int32), np.array(shifts, dtype=np.int8)
 
 
+def quantize_weighted(op, g, weights: np.ndarray, axis: int):
+    """What every conv, depthwise, transposed conv and dense op derives
+    alike: int8 weights, per-channel scales and int32 bias (TFLiteConverter's
+    from the float ``weights`` and ``op.bias``, unless read from a file), then
+    the per-channel multipliers. Channels lie along ``axis`` of the weights.
+    Returns the input and output qparams."""
+    qi, qo = g.q(op.inputs[0]), g.q(op.outputs[0])
+    if op.w_q is None:
+        op.w_q, op.w_scales, op.b_q = quantize_weights_and_bias(weights, op.bias, axis=axis, in_scale=qi.scale)
+    if op.b_q is None:
+        op.b_q = quantize_bias(op.bias, qi.scale, op.w_scales, op.w_q.shape[axis])
+    op.mult, op.shift = channel_multipliers(qi.scale, op.w_scales, qo.scale)
+    return qi, qo
+
+
 def fold_input_offset(op_name: str, b_q: np.ndarray, w_sums: np.ndarray, zero_point: int, depth: int) -> np.ndarray:
     """The int32 bias every conv / depthwise / dense kernel runs with: the
     input zero point folded in at build time,

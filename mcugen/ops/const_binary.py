@@ -26,7 +26,7 @@ import numpy as np
 from ..ir import CArray, Op, QParams
 from ..rounding import multiply_by_quantized_multiplier, quantize_multiplier, requantize
 from . import tflite_op
-from .add import LEFT_SHIFT, Add
+from .add import LEFT_SHIFT
 
 
 @dataclass(kw_only=True)

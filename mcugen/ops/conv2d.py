@@ -13,11 +13,9 @@ from .activation import add_with_activation, keras_activation
 from .common import (
     from_file,
     as_hwc,
-    channel_multipliers,
     fold_input_offset,
     padding_2d,
-    quantize_bias,
-    quantize_weights_and_bias,
+    quantize_weighted,
     to_nhwc,
     windows,
 )
@@ -65,14 +63,7 @@ class Conv2D(Op):
         return y.reshape((x.shape[0],) + g.shape(self.outputs[0]))
 
     def quantize(self, g):
-        qi, qo = g.q(self.inputs[0]), g.q(self.outputs[0])
-        if self.w_q is None:
-            self.w_q, self.w_scales, self.b_q = quantize_weights_and_bias(
-                self.weights, self.bias, axis=3, in_scale=qi.scale)
-        cout = self.w_q.shape[3]
-        if self.b_q is None:
-            self.b_q = quantize_bias(self.bias, qi.scale, self.w_scales, cout)
-        self.mult, self.shift = channel_multipliers(qi.scale, self.w_scales, qo.scale)
+        qi, _ = quantize_weighted(self, g, self.weights, axis=3)
         w_sums = self.w_q.astype(np.int64).sum(axis=(0, 1, 2))
         self.b_eff = fold_input_offset(self.name, self.b_q, w_sums, qi.zero_point, int(np.prod(self.w_q.shape[:3])))
         check_dilated_window(self, g)

@@ -10,7 +10,7 @@ from ..ir import CArray, Op
 from ..rounding import quantize_multiplier, requantize
 from . import keras_layer, tflite_op
 from .activation import add_with_activation, keras_activation
-from .common import channel_multipliers, from_file, fold_input_offset, quantize_bias, quantize_weights_and_bias
+from .common import from_file, fold_input_offset, quantize_weighted
 
 
 @dataclass(kw_only=True)
@@ -35,13 +35,7 @@ class Dense(Op):
         return self.apply_float_activation(y)
 
     def quantize(self, g):
-        qi, qo = g.q(self.inputs[0]), g.q(self.outputs[0])
-        if self.w_q is None:
-            self.w_q, self.w_scales, self.b_q = quantize_weights_and_bias(self.weights, self.bias, axis=1, in_scale=qi.scale)
-        n_out = self.w_q.shape[1]
-        if self.b_q is None:
-            self.b_q = quantize_bias(self.bias, qi.scale, self.w_scales, n_out)
-        self.mult, self.shift = channel_multipliers(qi.scale, self.w_scales, qo.scale)
+        qi, _ = quantize_weighted(self, g, self.weights, axis=1)
         w_sums = self.w_q.astype(np.int64).sum(axis=0)
         self.b_eff = fold_input_offset(self.name, self.b_q, w_sums, qi.zero_point, self.w_q.shape[0])
 

@@ -15,10 +15,8 @@ from .activation import add_with_activation, keras_activation
 from .common import (
     from_file,
     as_hwc,
-    channel_multipliers,
     fold_input_offset,
-    quantize_bias,
-    quantize_weights_and_bias,
+    quantize_weighted,
     to_nhwc,
     windows,
 )
@@ -84,14 +82,8 @@ class DepthwiseConv2D(Op):
         return y.reshape((x.shape[0],) + g.shape(self.outputs[0]))
 
     def quantize(self, g):
-        qi, qo = g.q(self.inputs[0]), g.q(self.outputs[0])
         kh, kw, cin, dm = self.weights.shape
-        if self.w_q is None:
-            self.w_q, self.w_scales, self.b_q = quantize_weights_and_bias(
-                self.weights.reshape(kh, kw, cin * dm), self.bias, axis=2, in_scale=qi.scale)
-        if self.b_q is None:
-            self.b_q = quantize_bias(self.bias, qi.scale, self.w_scales, cin * dm)
-        self.mult, self.shift = channel_multipliers(qi.scale, self.w_scales, qo.scale)
+        qi, _ = quantize_weighted(self, g, self.weights.reshape(kh, kw, cin * dm), axis=2)
         w_sums = self.w_q.astype(np.int64).sum(axis=(0, 1))
         self.b_eff = fold_input_offset(self.name, self.b_q, w_sums, qi.zero_point, kh * kw)
         check_dilated_window(self, g)

@@ -24,7 +24,7 @@ from ..ir import CArray, Op
 from ..rounding import INT32_MAX, requantize
 from . import keras_layer, tflite_op
 from .activation import add_with_activation, keras_activation
-from .common import as_hwc, channel_multipliers, from_file, quantize_bias, quantize_weights_and_bias, to_nhwc
+from .common import as_hwc, from_file, quantize_weighted, to_nhwc
 
 
 def transpose_pad(out_size: int, in_size: int, k: int, stride: int, same: bool) -> int:
@@ -80,14 +80,8 @@ class TransposeConv2D(Op):
         return y.reshape((x.shape[0],) + g.shape(self.outputs[0]))
 
     def quantize(self, g):
-        qi, qo = g.q(self.inputs[0]), g.q(self.outputs[0])
-        if self.w_q is None:
-            self.w_q, self.w_scales, self.b_q = quantize_weights_and_bias(
-                self.weights, self.bias, axis=0, in_scale=qi.scale)
+        quantize_weighted(self, g, self.weights, axis=0)
         cout, kh, kw, cin = self.w_q.shape
-        if self.b_q is None:
-            self.b_q = quantize_bias(self.bias, qi.scale, self.w_scales, cout)
-        self.mult, self.shift = channel_multipliers(qi.scale, self.w_scales, qo.scale)
         # At most ceil(k / stride) taps per axis reach an output pixel.
         taps = -(-kh // self.strides[0]) * -(-kw // self.strides[1]) * cin
         bound = np.abs(self.b_q.astype(np.int64)) + taps * 255 * 127

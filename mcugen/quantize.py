@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .errors import McugenError
+from .errors import McugenError, naming_layer
 from .ir import Graph, QParams
 from .reference import run_float
 
@@ -86,6 +86,6 @@ def quantize_graph(g: Graph, samples) -> Graph:
         try:
             op.quantize(g)
         except ValueError as e:
-            raise McugenError(str(e)) from None
+            raise McugenError(naming_layer(op.name, e)) from None
     g.quantizer = "mcugen"
     return g

@@ -31,6 +31,9 @@ def quantize_multiplier(real: float) -> tuple[int, int]:
     """TFLite ``QuantizeMultiplier``: returns (int32 multiplier, shift)."""
     if real == 0.0:
         return 0, 0
+    if not math.isfinite(real):  # scales whose product leaves float range
+        raise ValueError(f"a requantization multiplier of {real!r} (input scale x weight scale / output scale: "
+                         "the weights or ranges are too large for int8)")
     q, shift = math.frexp(real)
     q_fixed = round_half_away(q * (1 << 31))
     if q_fixed == (1 << 31):

@@ -127,6 +127,11 @@ class OpContext:
         t = self.loader.tensors[self.tensor_index(k)]
         if self.loader.type_name(t.type) != "INT32":
             self.unsupported(f"a {self.loader.type_name(t.type)} bias (int32 expected)")
+        # The options may declare the bias type too (0: not set); TFLM's kernels
+        # act on it, so any type but int32 is not the arithmetic mcugen runs.
+        declared = int(getattr(self.options, "quantizedBiasType", 0) or 0)
+        if declared not in (0, self.loader.S.TensorType.INT32):
+            self.unsupported(f"a bias declared {self.loader.type_name(declared)} in the options (int32 expected)")
         b = np.asarray(b, dtype=np.int32).reshape(-1)
         if b.size != n:
             self.unsupported(f"a bias of {b.size} values for {n} channels")

@@ -24,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import McugenError, UnsupportedLayer
+from ..errors import McugenError, UnsupportedLayer, naming_layer
 from ..ir import Graph, QParams
 from ..limits import read_input_file, shown
 from ..passes import fold_space_to_batch
@@ -232,8 +232,7 @@ class Loader(TFLiteFile):
             except McugenError:
                 raise
             except CONVERTER_ERRORS as e:
-                raise McugenError(f"{self.where}: layer {shown(op.name)!r}: "
-                                  f"{shown(str(e).splitlines()[0] if str(e) else type(e).__name__)[:200]}") from None
+                raise McugenError(f"{self.where}: {shown(naming_layer(op.name, e))[:240]}") from None
         tensor_index = {name: i for i, name in self.ir_names.items() if name in self.g.tensors}
         return TFLiteModel(self.g, bytes(self.data), tensor_index, dict(self.op_info), file_ins[0], file_outs[0],
                            ins_float[0], outs_float[0], names, file_ins, file_outs, ins_float, outs_float)

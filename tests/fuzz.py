@@ -77,31 +77,35 @@ def make_seeds(folder: Path) -> dict[str, list[Path]]:
     L = keras.layers
     rng = np.random.default_rng(0)
     models = {}
-    inp = keras.Input((8, 8, 1))
-    x = L.Conv2D(4, 3, padding="same", activation="relu")(inp)
-    x = L.MaxPooling2D()(x)
-    x = L.DepthwiseConv2D(3, padding="same")(x)
-    x = L.BatchNormalization()(x)
-    x = L.ReLU(max_value=6.0)(x)
-    x = L.Flatten()(x)
-    x = L.Dense(6, activation="softmax")(x)
+    # Every layer named: Keras' automatic names count the layers made so far
+    # in the process, and they are stored in the files, so without names the
+    # seeds' bytes (and the byte-level mutations) would depend on which tests
+    # ran first in the worker.
+    inp = keras.Input((8, 8, 1), name="image")
+    x = L.Conv2D(4, 3, padding="same", activation="relu", name="conv")(inp)
+    x = L.MaxPooling2D(name="pool")(x)
+    x = L.DepthwiseConv2D(3, padding="same", name="dw")(x)
+    x = L.BatchNormalization(name="bn")(x)
+    x = L.ReLU(max_value=6.0, name="relu6")(x)
+    x = L.Flatten(name="flatten")(x)
+    x = L.Dense(6, activation="softmax", name="dense")(x)
     models["cnn"] = keras.Model(inp, x, name="cnn")
-    inp = keras.Input((16, 2))
-    x = L.Conv1D(4, 3, padding="causal", activation="tanh")(inp)
-    y = L.Conv1D(4, 1)(inp)
-    x = L.Add()([x, y])
-    x = L.AveragePooling1D(2)(x)
-    x = L.GlobalAveragePooling1D()(x)
-    x = L.Dense(3, activation="sigmoid")(x)
+    inp = keras.Input((16, 2), name="signal")
+    x = L.Conv1D(4, 3, padding="causal", activation="tanh", name="causal")(inp)
+    y = L.Conv1D(4, 1, name="pointwise")(inp)
+    x = L.Add(name="add")([x, y])
+    x = L.AveragePooling1D(2, name="avg")(x)
+    x = L.GlobalAveragePooling1D(name="gap")(x)
+    x = L.Dense(3, activation="sigmoid", name="dense")(x)
     models["seq"] = keras.Model(inp, x, name="seq")
-    inp = keras.Input((6, 6, 2))
-    pad = L.ZeroPadding2D(1)(inp)
-    a = L.Conv2D(3, 2, strides=2)(pad)
-    b = L.SeparableConv2D(3, 3, padding="same", strides=2)(pad)
-    x = L.Concatenate()([a, b])
-    x = L.GlobalMaxPooling2D()(x)
-    x = L.Dense(4)(x)
-    x = L.LeakyReLU(0.1)(x)
+    inp = keras.Input((6, 6, 2), name="patch")
+    pad = L.ZeroPadding2D(1, name="pad")(inp)
+    a = L.Conv2D(3, 2, strides=2, name="conv")(pad)
+    b = L.SeparableConv2D(3, 3, padding="same", strides=2, name="sep")(pad)
+    x = L.Concatenate(name="concat")([a, b])
+    x = L.GlobalMaxPooling2D(name="gmp")(x)
+    x = L.Dense(4, name="dense")(x)
+    x = L.LeakyReLU(0.1, name="leaky")(x)
     models["branch"] = keras.Model(inp, x, name="branch")
     seeds: dict[str, list[Path]] = {f: [] for f in FORMATS}
     for name, m in models.items():
@@ -381,6 +385,16 @@ def mutate_keras(path: Path, out: Path, rng) -> None:
             z.writestr(n, d)
 
 
+def save_calibration(out: Path, arr: np.ndarray, rng) -> Path:
+    """Calibration samples written as .npz (under 'x') or .npy, chosen at random."""
+    out = out.with_suffix(str(rng.choice([".npz", ".npy"])))
+    if out.suffix == ".npz":
+        np.savez(out, x=arr)
+    else:
+        np.save(out, arr)
+    return out
+
+
 def mutate_calib(path: Path, out: Path, rng) -> Path:
     """A mutated calibration file (its suffix may change)."""
     arr = np.load(path)["x"] if path.suffix == ".npz" else np.load(path)
@@ -427,12 +441,7 @@ def mutate_calib(path: Path, out: Path, rng) -> Path:
         arr = arr[:0] if rng.random() < 0.5 else arr[:1]
     elif kind == 8:
         arr = arr * np.float32(rng.choice([1e30, 1e-30, 0.0, -1.0, 1e4]))
-    out = out.with_suffix(str(rng.choice([".npz", ".npy"])))
-    if out.suffix == ".npz":
-        np.savez(out, x=arr)
-    else:
-        np.save(out, arr)
-    return out
+    return save_calibration(out, arr, rng)
 
 
 def harmless_tflite(data: bytes, rng) -> bytes:
@@ -478,12 +487,7 @@ def harmless_calib(path: Path, out: Path, rng) -> Path:
         arr = arr[: int(rng.integers(1, len(arr) + 1))]
     elif kind == 2:
         arr = arr * np.float32(0.5)
-    out = out.with_suffix(str(rng.choice([".npz", ".npy"])))
-    if out.suffix == ".npz":
-        np.savez(out, x=arr)
-    else:
-        np.save(out, arr)
-    return out
+    return save_calibration(out, arr, rng)
 
 
 def make_case(fmt: str, seed: int, index: int, seeds: dict[str, list[Path]], folder: Path):
@@ -627,7 +631,11 @@ def float_finding(p, x) -> tuple[str, str] | None:
     from mcugen.reference import run_float
 
     vals = run_float(p.graph, x)
-    for want, t in zip(p.reference_predict(x), p.graph.outputs):
+    try:
+        wants = p.reference_predict(x)
+    except Exception:  # Keras cannot run the mutated model (a mask, a dtype ...): no float reference
+        return None
+    for want, t in zip(wants, p.graph.outputs):
         want = np.asarray(want, dtype=np.float64)
         if not np.all(np.isfinite(want)) or np.abs(want).max() > 1e6:
             return None  # extreme weights: no float reference worth holding against

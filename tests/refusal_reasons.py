@@ -17,13 +17,26 @@ REFUSAL_REASONS: dict[str, str] = {
                                      r"IndexError|struct\.error|UnicodeDecodeError|OverflowError)",
     "tflite: constant of the wrong size": r"truncated or corrupt \.tflite file \(tensor '.*' holds [\d,]+ bytes, "
                                           r"[\d,]+ expected\)",
+    "tflite: window larger than its input": r"^layer '.*' \(\w+\): a \d+x\d+ window does not fit its \d+x\d+ input$",
     "tflite: recorded shape differs": r"^layer '.*' \(\w+\): the file records output shape \(.*\), the op computes",
     "tflite: axis out of range": r"operator #\d+ \w+: axis -?\d+ for tensors of rank \d+",
-    "tflite: corrupt structure": r"corrupt \.tflite file: (operator #\d+ |tensor '|buffer |subgraph|the model )",
+    "tflite: corrupt structure": r"corrupt \.tflite file: (operator #\d+ |tensor '|buffer |subgraph|the model('s)? )",
+    "tflite: variable state read": r"unsupported a variable tensor as input \d+ \(state kept between invocations\)",
+    "tflite: bias of another size": r"unsupported a bias of \d+ values for \d+ channels",
+    "tflite: bias type declared otherwise": r"unsupported a bias declared \w+ in the options \(int32 expected\)",
+    "tflite: grouped convolution": r"unsupported grouped convolution \(\d+ input channels, filter depth \d+\)",
+    "tflite: shape arithmetic disagrees": r"op #\d+ \w+ folds to shape \(.*\), the file says \(.*\)",
+    "concatenation shapes disagree": r"layer '.*' \(concat\): inputs \[.*\] do not concatenate to \(.*\)",
+    "tflite: empty tensor read": r"unsupported empty tensor '",
+    "tflite: constant or run-time input expected": r"unsupported a (run-time value|constant) as input \d+ \(a "
+                                                   r"(constant|run-time tensor) is expected there\)",
+    "tflite: padding the batch or channels": r"unsupported padding the batch or channel axis",
+    "tflite: axes out of range": r"unsupported axes \[.*\] for a rank-\d+ input",
     "tflite: inconsistent operator": r"TFLite op #\d+ \w+ \(.*\): inconsistent file",
     "tflite: not fully int8": r"not a fully int8-quantized model",
     "tflite: unsupported op": r"unsupported TFLite op ",
     "tflite: unsupported reshape": r"TFLite op #\d+ \w+ \(.*\): unsupported reshaping",
+    "tflite: input of another rank": r"^TFLite op #\d+ \w+ \(.*\): unsupported input of rank \d+ \(NHWC expected\)$",
     "tflite: unsupported use of an op": r"^TFLite op #\d+ \w+ \(.*\): unsupported (output scale|weights with a "
                                         r"non-zero zero point|inputs quantized differently|different input and output "
                                         r"quantization|fused activation|input \d+ \(.*\) without quantization)",
@@ -36,12 +49,15 @@ REFUSAL_REASONS: dict[str, str] = {
     "keras: unreadable": r"cannot be read as a Keras model \(",
     "keras: not a .keras zip": r"not a valid \.keras file \(",
     "keras: unsupported layer": r"^unsupported layer '",
+    "keras: dynamic input shape": r"^input '.*' has shape \(.*\): every dimension but the batch must be fixed$",
     "keras: parameter beyond int16": r"layer '.*' \(\w+\): \w+ -?[\d,]+ is outside \[0, 32,767\], what the kernels "
                                      r"represent \(int16\)",
     # quantization
     "values not finite": r"^tensor '.*' is not finite on the calibration data$",
     "values beyond int8 scales": r"^tensor '.*' \(its values, on the calibration data or as the file says, are too "
                                  r"large or too small for int8\): scale \S+ is outside \[1e-30, 1e30\]$",
+    "accumulator could overflow": r"layer '.*': \d+ products per output could overflow the int32 accumulator$",
+    "multiplier beyond float range": r"layer '.*': a requantization multiplier of \S+ \(input scale x weight scale",
     "requantization overflow": r"^layer '.*' \(\w+\): requantizing its accumulator \(up to [\d,]+\) with shift "
                                r"\d+ could overflow int32: its output scale is too small",
     # calibration data

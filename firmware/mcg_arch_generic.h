@@ -10,6 +10,7 @@
 #define MCG_READ_U8(p) (*(const uint8_t *)(p))
 #define MCG_READ_S16(p) (*(const int16_t *)(p))
 #define MCG_READ_S32(p) (*(const int32_t *)(p))
+#define MCG_READ_S64(p) (*(const int64_t *)(p))
 
 typedef uint32_t mcg_idx_t;
 

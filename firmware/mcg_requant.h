@@ -213,4 +213,29 @@ static inline int8_t mcg_clamp_s8(int32_t v, int8_t lo, int8_t hi)
     return (int8_t)v;
 }
 
+/* TFLite's MultiplyByQuantizedMultiplier(int64_t x, int32_t, int) (common.cc),
+ * the requantization of the 16x8 kernels' int64 accumulators: the multiplier
+ * reduced to 16 bits, then one rounding shift, (x * reduced + 2^(14 - shift))
+ * >> (15 - shift); shift in [-31, 7], |x| < 2^47, so the product fits int64.
+ * >> of a negative int64 is arithmetic on every compiler mcugen targets.
+ * Twinned with multiply_by_quantized_multiplier_64 in mcugen/rounding.py. */
+static inline int32_t mcg_requantize64(int64_t x, int32_t multiplier, int8_t shift)
+{
+    const int32_t reduced = multiplier < 0x7FFF0000 ? (int32_t)((multiplier + ((int32_t)1 << 15)) >> 16) : 0x7FFF;
+    const int8_t total = (int8_t)(15 - shift);
+    return (int32_t)((x * (int64_t)reduced + ((int64_t)1 << (total - 1))) >> total);
+}
+
+/* Clamp an int32 to [lo, hi] and narrow to int16. */
+static inline int16_t mcg_clamp_s16(int32_t v, int16_t lo, int16_t hi)
+{
+    if (v < lo) {
+        return lo;
+    }
+    if (v > hi) {
+        return hi;
+    }
+    return (int16_t)v;
+}
+
 #endif /* MCG_REQUANT_H */

@@ -53,7 +53,7 @@ class CArray:
 
     @property
     def nbytes(self) -> int:
-        width = {"int8_t": 1, "uint8_t": 1, "int16_t": 2, "int32_t": 4}[self.ctype]
+        width = {"int8_t": 1, "uint8_t": 1, "int16_t": 2, "int32_t": 4, "int64_t": 8}[self.ctype]
         return int(self.values.size) * width
 
 

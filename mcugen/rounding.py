@@ -95,3 +95,19 @@ def requantize(acc, multiplier, shift, zero_point, act_min=-128, act_max=127) ->
     """Accumulator -> int8: scale, add the output zero point, clamp."""
     out = multiply_by_quantized_multiplier(acc, multiplier, shift) + zero_point
     return np.clip(out, act_min, act_max).astype(np.int8)
+
+
+def multiply_by_quantized_multiplier_64(x, multiplier, shift) -> np.ndarray:
+    """TFLite's ``MultiplyByQuantizedMultiplier(int64_t x, int32_t, int)``
+    (``common.cc``), the requantization of the 16x8 kernels' int64
+    accumulators (conv, transposed conv, fully connected, depthwise): the
+    multiplier reduced to 16 bits, ``(m + 2**15) >> 16`` (0x7FFF from
+    0x7FFF0000 up), then one rounding shift: ``(x * reduced + 2**(14 - shift))
+    >> (15 - shift)``, the shift arithmetic (rounds half up). Twinned with
+    ``mcg_requantize64`` in ``firmware/mcg_requant.h``."""
+    x = np.asarray(x, dtype=np.int64)
+    m = np.asarray(multiplier, dtype=np.int64)
+    shift = np.asarray(shift, dtype=np.int64)
+    reduced = np.where(m < 0x7FFF0000, (m + (1 << 15)) >> 16, 0x7FFF)
+    total = 15 - shift
+    return (x * reduced + (np.int64(1) << (total - 1))) >> total

@@ -2,7 +2,13 @@
 Add. Both inputs are rescaled to a common scale with 20 bits of headroom
 (left_shift = 20), summed, and requantized to the output; each step uses the
 rounding contract. Keras' Average is this Add with 1/n folded into the
-output multiplier (one rounding, as for the sum)."""
+output multiplier (one rounding, as for the sum).
+
+int16 (``add_s16``): TFLM's micro ADD always calls the general int16 path
+(``reference_ops::Add`` with ``pot_scale = false``:
+``AddGeneralParamScale``, i.e. ``AddElementwise``), never the power-of-two
+one of TFLite's kernel: the int8 arithmetic with left_shift = 15
+(``add_common.cc``), the same double multipliers, clamped to int16."""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -15,8 +21,15 @@ from ..rounding import multiply_by_quantized_multiplier, quantize_multiplier, re
 from . import keras_layer
 from .activation import add_with_activation
 from .broadcast import c_broadcast, check_pair, output_shape, pair, walk
+from .common import is_int16
 
 LEFT_SHIFT = 20
+LEFT_SHIFT_16 = 15  # TFLM's left_shift for int16 ADD and SUB
+
+
+def left_shift(g, op) -> int:
+    """TFLM's left_shift: 15 for an int16 output, 20 for int8."""
+    return LEFT_SHIFT_16 if is_int16(g, op.outputs[0]) else LEFT_SHIFT
 
 
 @dataclass(kw_only=True)
@@ -44,28 +57,36 @@ class Add(Op):
         self.params = (
             quantize_multiplier(s1 / twice_max),
             quantize_multiplier(s2 / twice_max),
-            quantize_multiplier(twice_max * self.factor / ((1 << LEFT_SHIFT) * so)),
+            quantize_multiplier(twice_max * self.factor / ((1 << left_shift(g, self)) * so)),
         )
 
-    def forward_int8(self, g, xs):
+    def forward_int(self, g, xs):
         (m1, s1), (m2, s2), (mo, so) = self.params
         x1, x2 = pair(xs, len(g.shape(self.outputs[0])))
-        a = (x1.astype(np.int64) - g.q(self.inputs[0]).zero_point) << LEFT_SHIFT
-        b = (x2.astype(np.int64) - g.q(self.inputs[1]).zero_point) << LEFT_SHIFT
+        shift = left_shift(g, self)
+        a = (x1.astype(np.int64) - g.q(self.inputs[0]).zero_point) << shift
+        b = (x2.astype(np.int64) - g.q(self.inputs[1]).zero_point) << shift
         raw = multiply_by_quantized_multiplier(a, m1, s1) + multiply_by_quantized_multiplier(b, m2, s2)
         lo, hi = self.act_range(g)
-        y = requantize(raw, mo, so, g.q(self.outputs[0]).zero_point, lo, hi)
+        y = np.clip(multiply_by_quantized_multiplier(raw, mo, so) + g.q(self.outputs[0]).zero_point, lo, hi)
+        y = y.astype(np.int16 if shift == LEFT_SHIFT_16 else np.int8)
         return y.reshape((len(y),) + g.shape(self.outputs[0]))
+
+    forward_int8 = forward_int
+
+    def kernels(self, g):
+        return ["add_s16" if is_int16(g, self.outputs[0]) else "add"]
 
     def c_call(self, g, c):
         (m1, s1), (m2, s2), (mo, so) = self.params
         lo, hi = self.act_range(g)
         qa, qb, qo = (g.q(t) for t in (*self.inputs, self.outputs[0]))
         w = walk(g.shape(self.inputs[0]), g.shape(self.inputs[1]), g.shape(self.outputs[0]))
+        fn = "mcg_add_s16" if is_int16(g, self.outputs[0]) else "mcg_add_s8"
         return c_broadcast(
             c.tensor(self.inputs[0]), c.tensor(self.inputs[1]), c.tensor(self.outputs[0]), w,
             lambda a, b, out, n, sa, sb: (
-                f"mcg_add_s8({a}, {b}, {out}, {n}, {sa}, {sb}, {-qa.zero_point}, {m1}, {s1}, "
+                f"{fn}({a}, {b}, {out}, {n}, {sa}, {sb}, {-qa.zero_point}, {m1}, {s1}, "
                 f"{-qb.zero_point}, {m2}, {s2}, {qo.zero_point}, {mo}, {so}, {lo}, {hi})"))
 
     def macs(self, g):

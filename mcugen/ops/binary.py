@@ -13,6 +13,8 @@
   both sides rescaled by scale / (2 * max scale), the difference squared
   (|difference| <= 32640, so the square fits int32), requantized by
   (2 * max scale)^2 / (2^14 * out_scale); no fused activation.
+* SUB of int16 tensors (``sub_s16``): TFLM's int16 Sub, the int8 scheme with
+  left_shift 15 (``sub_common.cc``), the float32 multipliers, clamped to int16.
 All clamp to the fused activation's range. MBQM is the rounding contract
 (``mcugen/rounding.py``), equal to TFLite's
 ``MultiplyByQuantizedMultiplierSmallerThanOneExp`` for the shifts <= 0 these
@@ -27,8 +29,9 @@ import numpy as np
 from ..ir import Op
 from ..rounding import multiply_by_quantized_multiplier, quantize_multiplier, requantize
 from . import keras_layer, tflite_op
-from .add import LEFT_SHIFT, Add, merge_chain
+from .add import LEFT_SHIFT, Add, left_shift, merge_chain
 from .broadcast import c_broadcast, check_pair, output_shape, pair, walk
+from .common import is_int16
 
 SQDIFF_SHIFT = 7  # 255 * 2^7 halved, squared: below 2^31
 
@@ -45,6 +48,9 @@ class Binary(Op):
     @property
     def kernel(self) -> str:
         return self.fn
+
+    def kernels(self, g):
+        return [self.fn + "_s16" if is_int16(g, self.outputs[0]) else self.fn]
 
     def computed_shape(self, g):
         return output_shape([g.shape(t) for t in self.inputs], g.shape(self.outputs[0]))
@@ -65,7 +71,7 @@ class Binary(Op):
             f1, f2, fo = np.float32(s1), np.float32(s2), np.float32(so)
             twice_max = np.float32(2) * max(f1, f2)
             self.params = (quantize_multiplier(float(f1 / twice_max)), quantize_multiplier(float(f2 / twice_max)),
-                           quantize_multiplier(float(twice_max / (np.float32(1 << LEFT_SHIFT) * fo))))
+                           quantize_multiplier(float(twice_max / (np.float32(1 << left_shift(g, self)) * fo))))
         else:
             twice_max = 2.0 * float(max(np.float32(s1), np.float32(s2)))
             out = float(np.float32(1 << 2 * SQDIFF_SHIFT) * np.float32(so))
@@ -75,6 +81,22 @@ class Binary(Op):
         if any(s > 0 for _, s in checked):
             raise ValueError(f"layer {self.name!r} ({self.fn}): a multiplier of 1 or more (TFLite requires them "
                              "below 1: the output scale is too small for its inputs)")
+
+    def forward_int(self, g, xs):
+        if is_int16(g, self.outputs[0]):
+            return self._sub_16(g, xs)
+        return self.forward_int8(g, xs)
+
+    def _sub_16(self, g, xs):
+        x1, x2 = pair(xs, len(g.shape(self.outputs[0])))
+        (m1, s1), (m2, s2), (mo, so) = self.params
+        shift = left_shift(g, self)
+        a = (x1.astype(np.int64) - g.q(self.inputs[0]).zero_point) << shift
+        b = (x2.astype(np.int64) - g.q(self.inputs[1]).zero_point) << shift
+        d = multiply_by_quantized_multiplier(a, m1, s1) - multiply_by_quantized_multiplier(b, m2, s2)
+        lo, hi = self.act_range(g)
+        y = np.clip(multiply_by_quantized_multiplier(d, mo, so) + g.q(self.outputs[0]).zero_point, lo, hi)
+        return self._out(g, y.astype(np.int16))
 
     def forward_int8(self, g, xs):
         x1, x2 = pair(xs, len(g.shape(self.outputs[0])))
@@ -111,8 +133,9 @@ class Binary(Op):
             args = f"{-qa.zero_point}, {m1}, {s1}, {-qb.zero_point}, {m2}, {s2}, {qo.zero_point}, {mo}, {so}"
             args += f", {lo}, {hi}" if self.fn == "sub" else ""
         w = walk(g.shape(self.inputs[0]), g.shape(self.inputs[1]), g.shape(self.outputs[0]))
+        fn = f"mcg_{self.fn}_s16" if is_int16(g, self.outputs[0]) else f"mcg_{self.fn}_s8"
         return c_broadcast(c.tensor(self.inputs[0]), c.tensor(self.inputs[1]), c.tensor(self.outputs[0]), w,
-                           lambda a, b, out, n, sa, sb: f"mcg_{self.fn}_s8({a}, {b}, {out}, {n}, {sa}, {sb}, {args})")
+                           lambda a, b, out, n, sa, sb: f"{fn}({a}, {b}, {out}, {n}, {sa}, {sb}, {args})")
 
     def macs(self, g):
         return g.tensors[self.outputs[0]].size
@@ -133,8 +156,13 @@ def two_tensors(cx) -> tuple[str, str]:
 
 
 def binary_from_tflite(cx, fn: str) -> None:
-    """ADD, MUL, SUB or SQUARED_DIFFERENCE of two run-time tensors."""
+    """ADD, MUL, SUB or SQUARED_DIFFERENCE of two run-time tensors (ADD and
+    SUB also of int16 tensors: the three must then share the precision)."""
     a, b = two_tensors(cx)
+    wide = [is_int16(cx.g, t) for t in (a, b, cx.output)]
+    if any(wide) and (fn not in ("add", "sub") or not all(wide)):
+        cx.unsupported(f"{fn.upper()} of int16 and int8 tensors" if fn in ("add", "sub")
+                       else f"{fn.upper()} with int16 activations (16x8)")
     if fn == "add":
         cx.add(Add(name=cx.name, inputs=[a, b], outputs=[cx.output], activation=cx.activation))
     else:
@@ -142,7 +170,7 @@ def binary_from_tflite(cx, fn: str) -> None:
         cx.add(Binary(name=cx.name, inputs=[a, b], outputs=[cx.output], activation=act, fn=fn))
 
 
-@tflite_op("SUB", options="SubOptions")
+@tflite_op("SUB", options="SubOptions", int16=True)
 def sub_from_tflite(cx):
     binary_from_tflite(cx, "sub")
 

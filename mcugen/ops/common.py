@@ -175,3 +175,50 @@ def fold_input_offset(op_name: str, b_q: np.ndarray, w_sums: np.ndarray, zero_po
 
 def c_array_args(*values) -> str:
     return ", ".join(str(v) for v in values)
+
+
+def is_int16(g, name: str) -> bool:
+    """Whether the tensor holds int16 values (a 16x8 model's activations)."""
+    return getattr(g.tensors[name], "dtype", "int8") == "int16"
+
+
+def bias_16x8(cx, k: int, n: int) -> np.ndarray | None:
+    """The int64 bias of a 16x8 CONV_2D / TRANSPOSE_CONV / FULLY_CONNECTED /
+    DEPTHWISE_CONV_2D (input k). TFLM runs a 16x8 layer with an int32 bias,
+    or none, through an int32 accumulator and the int32 requantization, a
+    different arithmetic from the int64 one mcugen's 16x8 kernels run: such a
+    layer is refused."""
+    b = cx.const(k)
+    if b is None:
+        cx.unsupported("a 16x8 layer without a bias (TFLM runs it in int32 arithmetic)")
+    t = cx.loader.tensors[cx.tensor_index(k)]
+    kind = cx.loader.type_name(t.type)
+    if kind != "INT64":
+        cx.unsupported(f"a {kind} bias on a 16x8 layer (int64 expected)")
+    b = np.asarray(b, dtype=np.int64).reshape(-1)
+    if b.size != n:
+        cx.unsupported(f"a bias of {b.size} values for {n} channels")
+    return b
+
+
+def check_zero_points_16(cx, *tensors: str) -> None:
+    """TFLM's 16x8 kernels take int16 zero points as 0 (they apply none):
+    a file with another is refused rather than run as TFLM runs it."""
+    for t in tensors:
+        zp = cx.g.q(t).zero_point
+        if zp != 0:
+            cx.unsupported(f"an int16 tensor with zero point {zp} (TFLM's 16x8 kernels require 0)")
+
+
+def check_16x8_requant(op_name: str, b_q: np.ndarray, depth: int, shift: np.ndarray) -> None:
+    """What TFLite's MultiplyByQuantizedMultiplier on int64 assumes (its
+    DCHECKs): |acc| < 2**47 (acc = bias + up to ``depth`` products
+    |x * w| <= 32768 * 128) and a shift of at most 7; mcugen's kernels
+    compute the same int64 product only under these bounds."""
+    bound = int(np.abs(np.asarray(b_q, dtype=np.int64)).max(initial=0)) + depth * 32768 * 128
+    if bound >= 1 << 47:
+        raise ValueError(f"layer {op_name!r}: its int64 accumulator could reach 2**47, beyond TFLite's "
+                         "16x8 requantization")
+    if np.any(np.asarray(shift) > 7):
+        raise ValueError(f"layer {op_name!r}: a requantization multiplier of 2**7 or more (TFLite's 16x8 "
+                         "requantization takes less)")

@@ -27,6 +27,7 @@ from ..ir import CArray, Op, QParams
 from ..rounding import multiply_by_quantized_multiplier, quantize_multiplier, requantize
 from . import tflite_op
 from .add import LEFT_SHIFT
+from .common import is_int16
 
 
 @dataclass(kw_only=True)
@@ -139,6 +140,9 @@ def binary_from_tflite(cx, fn: str):
         return
     k = consts[0]
     x = cx.input(1 - k)
+    if is_int16(cx.g, x) or is_int16(cx.g, cx.output):
+        cx.unsupported(f"a constant operand with int16 activations (16x8 {fn.upper()} of two run-time tensors "
+                       "is supported)")
     values = cx.const(k)
     cx.require_int8(k)
     if not _suffix_broadcastable(values.shape, cx.g.shape(x)) or cx.g.shape(cx.output) != cx.g.shape(x):
@@ -156,7 +160,7 @@ def binary_from_tflite(cx, fn: str):
     )
 
 
-@tflite_op("ADD", options="AddOptions")
+@tflite_op("ADD", options="AddOptions", int16=True)
 def add_from_tflite(cx):
     binary_from_tflite(cx, "add")
 

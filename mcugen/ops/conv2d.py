@@ -1,4 +1,11 @@
-"""Conv2D (and Conv1D as a 1xK Conv2D): NHWC input, OHWI int8 weights."""
+"""Conv2D (and Conv1D as a 1xK Conv2D): NHWC input, OHWI int8 weights.
+
+int8 activations: TFLM's reference ConvPerChannel for int8. int16 activations
+(16x8, ``conv2d_s16``): TFLM's ConvPerChannel for int16
+(``reference_integer_ops/conv.h`` with an int64 bias): zero points 0, no
+input or output offset, acc = sum(x * w) + bias in int64, requantized by
+TFLite's ``MultiplyByQuantizedMultiplier(int64_t, ...)``
+(``multiply_by_quantized_multiplier_64``), clamped to the activation range."""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -7,12 +14,16 @@ from typing import ClassVar
 import numpy as np
 
 from ..ir import CArray, Op
-from ..rounding import requantize
+from ..rounding import multiply_by_quantized_multiplier_64, requantize
 from . import keras_layer, tflite_op
 from .activation import add_with_activation, keras_activation
 from .common import (
+    bias_16x8,
+    check_16x8_requant,
+    check_zero_points_16,
     from_file,
     as_hwc,
+    is_int16,
     fold_input_offset,
     padding_2d,
     quantize_weighted,
@@ -62,11 +73,31 @@ class Conv2D(Op):
         y = self.apply_float_activation(y)
         return y.reshape((x.shape[0],) + g.shape(self.outputs[0]))
 
+    def int16(self, g) -> bool:
+        return is_int16(g, self.inputs[0])
+
     def quantize(self, g):
         qi, _ = quantize_weighted(self, g, self.weights, axis=3)
+        if self.int16(g):
+            check_16x8_requant(self.name, self.b_q, int(np.prod(self.w_q.shape[:3])), self.shift)
+            return
         w_sums = self.w_q.astype(np.int64).sum(axis=(0, 1, 2))
         self.b_eff = fold_input_offset(self.name, self.b_q, w_sums, qi.zero_point, int(np.prod(self.w_q.shape[:3])))
         check_dilated_window(self, g)
+
+    def forward_int(self, g, xs):
+        if self.int16(g):
+            return self._forward_16x8(g, xs)
+        return self.forward_int8(g, xs)
+
+    def _forward_16x8(self, g, xs):
+        x = to_nhwc(xs[0]).astype(np.int64)
+        win = windows(x, self.ksize, self.strides, self.pads, 0, self.dilation)
+        acc = np.tensordot(win, self.w_q.astype(np.int64).transpose(2, 0, 1, 3), axes=([3, 4, 5], [0, 1, 2]))
+        acc = acc + self.b_q.astype(np.int64)
+        lo, hi = self.act_range(g)
+        y = np.clip(multiply_by_quantized_multiplier_64(acc, self.mult, self.shift), lo, hi).astype(np.int16)
+        return y.reshape((x.shape[0],) + g.shape(self.outputs[0]))
 
     def forward_int8(self, g, xs):
         qi, qo = g.q(self.inputs[0]), g.q(self.outputs[0])
@@ -85,6 +116,8 @@ class Conv2D(Op):
         return tuple(self.ksize) == (1, 1) and tuple(self.strides) == (1, 1) and self.pads == ((0, 0), (0, 0))
 
     def kernels(self, g):
+        if self.int16(g):
+            return ["conv2d_s16"]
         if self.dilated:
             return ["conv2d_dilated"]
         return ["dense"] if self.pointwise else ["conv2d"]
@@ -103,7 +136,10 @@ class Conv2D(Op):
 
     def constants(self):
         arrays = [CArray("w", "int8_t", self.w_q.transpose(3, 0, 1, 2))]  # OHWI
-        if np.any(self.b_eff):
+        if self.b_eff is None:  # 16x8: the int64 bias as the file gives it
+            if np.any(self.b_q):
+                arrays.append(CArray("b", "int64_t", self.b_q.astype(np.int64)))
+        elif np.any(self.b_eff):
             arrays.append(CArray("b", "int32_t", self.b_eff))
         arrays += [CArray("m", "int32_t", self.mult), CArray("s", "int8_t", self.shift)]
         return arrays
@@ -118,6 +154,10 @@ class Conv2D(Op):
         head = (f"{c.tensor(self.inputs[0])}, {c.tensor(self.outputs[0])}, "
                 f"{c.const(self, 'w')}, {bias}, {c.const(self, 'm')}, {c.const(self, 's')}")
         tail = f"{g.q(self.outputs[0]).zero_point}, {lo}, {hi});"
+        if self.int16(g):
+            return (f"mcg_conv2d_s16({head}, {ih}, {iw}, {ic}, {oh}, {ow}, {oc}, {kh}, {kw}, "
+                    f"{self.strides[0]}, {self.strides[1]}, {self.pads[0][0]}, {self.pads[1][0]}, "
+                    f"{self.dilation[0]}, {self.dilation[1]}, {lo}, {hi});")
         if self.pointwise:
             return f"mcg_dense_s8({head}, {oh * ow}, {ic}, {oc}, {tail}"
         scratch = c.scratch(self)
@@ -259,10 +299,11 @@ def tflite_conv_config(cx):
     return (int(o.strideH), int(o.strideW)), dilation
 
 
-@tflite_op("CONV_2D", options="Conv2DOptions", options_required=True)
+@tflite_op("CONV_2D", options="Conv2DOptions", options_required=True, int16=True)
 def from_tflite(cx):
     """CONV_2D: filter [COUT, KH, KW, CIN] int8 (per-channel or per-tensor
-    scales), int32 bias; TFLM's reference ConvPerChannel is mcugen's conv."""
+    scales), int32 bias (int64 for int16 activations); TFLM's reference
+    ConvPerChannel is mcugen's conv."""
     strides, dilation = tflite_conv_config(cx)
     src = cx.input(0)
     w, scales = cx.weights(1, channel_axis=0)
@@ -270,7 +311,12 @@ def from_tflite(cx):
     if cin != cx.g.shape(src)[-1]:
         cx.unsupported(f"grouped convolution ({cx.g.shape(src)[-1]} input channels, filter depth {cin})")
     w_q = np.ascontiguousarray(w.transpose(1, 2, 3, 0))  # (KH, KW, CIN, COUT)
-    weights, bias, b_q = from_file(w_q, scales, cx.bias(2, cout), cx.g.q(src).scale, cout)
+    if is_int16(cx.g, src):
+        check_zero_points_16(cx, src, cx.output)
+        b = bias_16x8(cx, 2, cout)
+    else:
+        b = cx.bias(2, cout)
+    weights, bias, b_q = from_file(w_q, scales, b, cx.g.q(src).scale, cout)
     op = Conv2D(
         name=cx.name,
         inputs=[src],

@@ -1,4 +1,7 @@
-"""ZeroPadding1D/2D: pads with the zero point, the int8 code of 0.0."""
+"""ZeroPadding1D/2D: pads with the zero point, the int8 code of 0.0.
+
+int16 (``pad_s16``): TFLM's PAD pads an int16 tensor with 0, or PADV2's
+constant, whatever the zero point (``pad.cc``), so the value is kept."""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -8,7 +11,7 @@ import numpy as np
 
 from ..ir import Op
 from . import keras_layer, tflite_op
-from .common import as_hwc, to_nhwc
+from .common import as_hwc, is_int16, to_nhwc
 
 
 @dataclass(kw_only=True)
@@ -18,6 +21,13 @@ class Pad(Op):
     shares_qparams: ClassVar[bool] = True
 
     pads: tuple[tuple[int, int], tuple[int, int]]
+    value: int | None = None  # the pad value; None: the zero point
+
+    def pad_value(self, g) -> int:
+        return g.q(self.outputs[0]).zero_point if self.value is None else int(self.value)
+
+    def kernels(self, g):
+        return ["pad_s16" if is_int16(g, self.inputs[0]) else "pad"]
 
     def _pad(self, g, x, value):
         x = to_nhwc(x)
@@ -28,14 +38,17 @@ class Pad(Op):
         return self._pad(g, xs[0].astype(np.float64), 0.0)
 
     def forward_int8(self, g, xs):
-        return self._pad(g, xs[0], g.q(self.inputs[0]).zero_point)
+        return self._pad(g, xs[0], self.pad_value(g))
+
+    forward_int = forward_int8
 
     def c_call(self, g, c):
         ih, iw, ch = as_hwc(g.shape(self.inputs[0]))
         oh, ow, _ = as_hwc(g.shape(self.outputs[0]))
+        fn = "mcg_pad_s16" if is_int16(g, self.inputs[0]) else "mcg_pad_s8"
         return (
-            f"mcg_pad_s8({c.tensor(self.inputs[0])}, {c.tensor(self.outputs[0])}, {ih}, {iw}, {ch}, "
-            f"{oh}, {ow}, {self.pads[0][0]}, {self.pads[1][0]}, {g.q(self.outputs[0]).zero_point});"
+            f"{fn}({c.tensor(self.inputs[0])}, {c.tensor(self.outputs[0])}, {ih}, {iw}, {ch}, "
+            f"{oh}, {ow}, {self.pads[0][0]}, {self.pads[1][0]}, {self.pad_value(g)});"
         )
 
     def describe(self):
@@ -63,8 +76,8 @@ def from_keras(layer, cx):
     cx.add(Pad(name=cx.name, inputs=[cx.inputs[0]], outputs=[cx.output], pads=pads))
 
 
-@tflite_op("PAD", options="PadOptions")
-@tflite_op("PADV2", options="PadV2Options")
+@tflite_op("PAD", options="PadOptions", int16=True)
+@tflite_op("PADV2", options="PadV2Options", int16=True)
 def from_tflite(cx):
     """PAD (and PADV2 whose constant is the zero point): zero padding of the
     height and width (or the time axis of a 1D tensor)."""
@@ -74,13 +87,17 @@ def from_tflite(cx):
     qi, qo = cx.g.q(src), cx.g.q(cx.output)
     if qi.zero_point != qo.zero_point or np.float32(qi.scale) != np.float32(qo.scale):
         cx.unsupported("different input and output quantization")
+    wide = is_int16(cx.g, src)
+    pad_value = 0 if wide else None  # TFLM pads int16 with 0 unless PADV2 gives a value
     if cx.opname == "PADV2" and cx.n_inputs() > 2 and cx.const(2) is not None:
         value = np.asarray(cx.const(2)).reshape(-1)
-        if value.size != 1 or int(value[0]) != qo.zero_point:
+        if wide and value.size == 1:
+            pad_value = int(value[0])
+        elif value.size != 1 or int(value[0]) != qo.zero_point:
             cx.unsupported("a pad value other than the zero point")
     if len(pads) != rank or rank not in (2, 3, 4):
         cx.unsupported(f"paddings {pads.tolist()} for an input of rank {rank}")
     if pads[0].any() or pads[-1].any() or rank == 2:
         cx.unsupported(f"padding the batch or channel axis ({pads.tolist()})")
     hw = ((0, 0), tuple(int(v) for v in pads[1])) if rank == 3 else (tuple(int(v) for v in pads[1]), tuple(int(v) for v in pads[2]))
-    cx.add(Pad(name=cx.name, inputs=[src], outputs=[cx.output], pads=hw))
+    cx.add(Pad(name=cx.name, inputs=[src], outputs=[cx.output], pads=hw, value=pad_value))

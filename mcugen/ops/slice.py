@@ -25,6 +25,7 @@ import numpy as np
 from ..ir import Op
 from ..limits import MAX_DIM
 from . import keras_layer, tflite_op
+from .common import is_int16
 from .transpose import MAX_AXES
 
 
@@ -83,11 +84,20 @@ class Slice(Op):
         loops = self.loops()[1]
         return len(loops) == 0 or (len(loops) == 1 and loops[0][1] == 1)
 
+    def kernels(self, g):
+        if self.kernel is None:
+            return []
+        return ["transpose_s16" if is_int16(g, self.inputs[0]) else "transpose"]
+
+    def forward_int(self, g, xs):
+        return self._take(g, xs[0])
+
     def c_call(self, g, c):
         offset, loops = self.loops()
         loops = [(1, 0)] * (MAX_AXES - len(loops)) + loops
         src = c.tensor(self.inputs[0]) + (f" + {offset}" if offset else "")
-        return (f"mcg_transpose_s8({src}, {c.tensor(self.outputs[0])}, {', '.join(str(n) for n, _ in loops)}, "
+        fn = "mcg_transpose_s16" if is_int16(g, self.inputs[0]) else "mcg_transpose_s8"
+        return (f"{fn}({src}, {c.tensor(self.outputs[0])}, {', '.join(str(n) for n, _ in loops)}, "
                 f"{', '.join(str(s) for _, s in loops)});")
 
     def describe(self):
@@ -241,9 +251,9 @@ def strided_slice_params(full, begin, end, strides, begin_mask, end_mask, shrink
     return out
 
 
-@tflite_op("STRIDED_SLICE", options="StridedSliceOptions")
+@tflite_op("STRIDED_SLICE", options="StridedSliceOptions", int16=True)
 def strided_slice_from_tflite(cx):
-    """STRIDED_SLICE on a run-time int8 tensor (on int32 shape constants the
+    """STRIDED_SLICE on a run-time int8 or int16 tensor (on int32 shape constants the
     loader folds it): begin / end / stride per axis with TFLite's begin, end
     and shrink-axis masks; steps may be negative."""
     src, full = cx.input(0), cx.tshape(0)

@@ -12,7 +12,13 @@ exact, so it is the same int32 as TFLM's, with no output-sized int32 scratch
 (4 bytes per output value: more than an Uno's SRAM for most decoders).
 The input zero point cannot be folded into the bias as for a convolution:
 how many taps reach an output pixel depends on where it lies.
-|x - zp| <= 255 and |w| <= 127, so a product fits int16 (32,385)."""
+|x - zp| <= 255 and |w| <= 127, so a product fits int16 (32,385).
+
+int16 activations (16x8, ``transpose_conv_s16``): TFLM's TransposeConv for
+int16 (``reference_integer_ops/transpose_conv.h``, int64 bias): the same
+scattered sum without zero points, in int64, plus the bias, requantized by
+TFLite's ``MultiplyByQuantizedMultiplier(int64_t, ...)``, clamped; no output
+offset. Gathered by the kernel as for int8, the same int64."""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -21,10 +27,19 @@ from typing import ClassVar
 import numpy as np
 
 from ..ir import CArray, Op
-from ..rounding import INT32_MAX, requantize
+from ..rounding import INT32_MAX, multiply_by_quantized_multiplier_64, requantize
 from . import keras_layer, tflite_op
 from .activation import add_with_activation, keras_activation
-from .common import as_hwc, from_file, quantize_weighted, to_nhwc
+from .common import (
+    as_hwc,
+    bias_16x8,
+    check_16x8_requant,
+    check_zero_points_16,
+    from_file,
+    is_int16,
+    quantize_weighted,
+    to_nhwc,
+)
 
 
 def transpose_pad(out_size: int, in_size: int, k: int, stride: int, same: bool) -> int:
@@ -79,11 +94,17 @@ class TransposeConv2D(Op):
         y = self.apply_float_activation(y)
         return y.reshape((x.shape[0],) + g.shape(self.outputs[0]))
 
+    def int16(self, g) -> bool:
+        return is_int16(g, self.inputs[0])
+
     def quantize(self, g):
         quantize_weighted(self, g, self.weights, axis=0)
         cout, kh, kw, cin = self.w_q.shape
         # At most ceil(k / stride) taps per axis reach an output pixel.
         taps = -(-kh // self.strides[0]) * -(-kw // self.strides[1]) * cin
+        if self.int16(g):
+            check_16x8_requant(self.name, self.b_q, taps, self.shift)
+            return
         bound = np.abs(self.b_q.astype(np.int64)) + taps * 255 * 127
         if int(bound.max(initial=0)) > INT32_MAX:
             raise ValueError(f"layer {self.name!r}: {taps} products per output could overflow the int32 accumulator")
@@ -93,6 +114,15 @@ class TransposeConv2D(Op):
             raise ValueError(f"layer {self.name!r}: requantizing its accumulator could overflow int32: its output "
                              "scale is too small for its inputs and weights")
 
+    def forward_int(self, g, xs):
+        if not self.int16(g):
+            return self.forward_int8(g, xs)
+        x = to_nhwc(xs[0]).astype(np.int64)
+        acc = self._scatter(g, x, self.w_q.astype(np.int64), np.int64) + self.b_q.astype(np.int64)
+        lo, hi = self.act_range(g)
+        y = np.clip(multiply_by_quantized_multiplier_64(acc, self.mult, self.shift), lo, hi).astype(np.int16)
+        return y.reshape((x.shape[0],) + g.shape(self.outputs[0]))
+
     def forward_int8(self, g, xs):
         qi, qo = g.q(self.inputs[0]), g.q(self.outputs[0])
         x = to_nhwc(xs[0]).astype(np.int64) - qi.zero_point
@@ -101,10 +131,14 @@ class TransposeConv2D(Op):
         y = requantize(acc, self.mult.astype(np.int64), self.shift.astype(np.int64), qo.zero_point, lo, hi)
         return y.reshape((x.shape[0],) + g.shape(self.outputs[0]))
 
+    def kernels(self, g):
+        return ["transpose_conv_s16" if self.int16(g) else "transpose_conv"]
+
     def constants(self):
         arrays = [CArray("w", "int8_t", self.w_q)]
         if np.any(self.b_q):
-            arrays.append(CArray("b", "int32_t", self.b_q))
+            wide = self.b_q.dtype == np.int64  # a 16x8 layer's bias
+            arrays.append(CArray("b", "int64_t" if wide else "int32_t", self.b_q))
         return arrays + [CArray("m", "int32_t", self.mult), CArray("s", "int8_t", self.shift)]
 
     def c_call(self, g, c):
@@ -113,6 +147,13 @@ class TransposeConv2D(Op):
         _, kh, kw, _ = self.w_q.shape
         bias = c.const(self, "b") if np.any(self.b_q) else "NULL"
         lo, hi = self.act_range(g)
+        if self.int16(g):
+            return (
+                f"mcg_transpose_conv_s16({c.tensor(self.inputs[0])}, {c.tensor(self.outputs[0])}, "
+                f"{c.const(self, 'w')}, {bias}, {c.const(self, 'm')}, {c.const(self, 's')}, "
+                f"{ih}, {iw}, {ic}, {oh}, {ow}, {oc}, {kh}, {kw}, {self.strides[0]}, {self.strides[1]}, "
+                f"{self.padding[0]}, {self.padding[1]}, {lo}, {hi});"
+            )
         return (
             f"mcg_transpose_conv_s8({c.tensor(self.inputs[0])}, {c.tensor(self.outputs[0])}, "
             f"{c.const(self, 'w')}, {bias}, {c.const(self, 'm')}, {c.const(self, 's')}, "
@@ -168,11 +209,11 @@ def from_keras(layer, cx):
     add_with_activation(cx, op, keras_activation(cx, cfg))
 
 
-@tflite_op("TRANSPOSE_CONV", options="TransposeConvOptions", options_required=True)
+@tflite_op("TRANSPOSE_CONV", options="TransposeConvOptions", options_required=True, int16=True)
 def from_tflite(cx):
     """TRANSPOSE_CONV: input 0 the output shape (TFLM ignores it and takes
     the output tensor's), 1 the filter [COUT, KH, KW, CIN], 2 the input,
-    3 an optional int32 bias. TFLM passes no fused activation to its kernel
+    3 an optional int32 bias (int64 for int16 activations). TFLM passes no fused activation to its kernel
     (kTfLiteActNone), so one in the file is refused rather than dropped."""
     o = cx.options
     src = cx.input(2)
@@ -193,7 +234,11 @@ def from_tflite(cx):
         cx.unsupported(f"a filter of shape {w.shape} from {ic} to {oc} channels")
     same = padding == "SAME"
     pads = (transpose_pad(oh, ih, kh, strides[0], same), transpose_pad(ow, iw, kw, strides[1], same))
-    b = cx.bias(3, cout) if cx.n_inputs() > 3 else None
+    if is_int16(cx.g, src):
+        check_zero_points_16(cx, src, dst)
+        b = bias_16x8(cx, 3, cout)
+    else:
+        b = cx.bias(3, cout) if cx.n_inputs() > 3 else None
     weights, bias, b_q = from_file(np.moveaxis(w, 0, -1), scales, b, cx.g.q(src).scale, cout)
     cx.add(TransposeConv2D(name=cx.name, inputs=[src], outputs=[dst], weights=np.moveaxis(weights, -1, 0),
                            bias=bias, strides=strides, padding=pads, w_q=np.ascontiguousarray(w), w_scales=scales,

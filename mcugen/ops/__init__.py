@@ -33,10 +33,15 @@ TFLITE_CONVERTERS: dict[str, Callable] = {}
 TFLITE_OPTIONS: dict[str, tuple[str | None, bool]] = {}
 
 
-def tflite_op(*op_names: str, options: str | None = None, options_required: bool = False):
+TFLITE_INT16: set[str] = set()
+
+
+def tflite_op(*op_names: str, options: str | None = None, options_required: bool = False, int16: bool = False):
     def register(fn):
         for name in op_names:
             TFLITE_CONVERTERS[name] = fn
+            if int16:
+                TFLITE_INT16.add(name)
             if options is not None:
                 TFLITE_OPTIONS[name] = (options, options_required)
         return fn

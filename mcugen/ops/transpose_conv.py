@@ -236,7 +236,8 @@ def from_tflite(cx):
     pads = (transpose_pad(oh, ih, kh, strides[0], same), transpose_pad(ow, iw, kw, strides[1], same))
     if is_int16(cx.g, src):
         check_zero_points_16(cx, src, dst)
-        b = bias_16x8(cx, 3, cout)
+        # TFLM's int16 TRANSPOSE_CONV runs in int64 with or without a bias
+        b = bias_16x8(cx, 3, cout) if cx.tensor_index(3) >= 0 else np.zeros(cout, np.int64)
     else:
         b = cx.bias(3, cout) if cx.n_inputs() > 3 else None
     weights, bias, b_q = from_file(np.moveaxis(w, 0, -1), scales, b, cx.g.q(src).scale, cout)

@@ -13,6 +13,9 @@
   both sides rescaled by scale / (2 * max scale), the difference squared
   (|difference| <= 32640, so the square fits int32), requantized by
   (2 * max scale)^2 / (2^14 * out_scale); no fused activation.
+* MUL of int16 tensors (``mul_s16``): TFLM's int16 Mul (``mul_common.cc``
+  requires zero points 0; ``reference_integer_ops::MulElementwise``):
+  MBQM(a * b), the multiplier as for int8, clamped to int16.
 * SUB of int16 tensors (``sub_s16``): TFLM's int16 Sub, the int8 scheme with
   left_shift 15 (``sub_common.cc``), clamped to int16, the three multipliers
   in double: so TFLite's reference kernel computes them (``sub.cc``), which
@@ -35,7 +38,7 @@ from ..rounding import multiply_by_quantized_multiplier, quantize_multiplier, re
 from . import keras_layer, tflite_op
 from .add import LEFT_SHIFT, Add, left_shift, merge_chain
 from .broadcast import c_broadcast, check_pair, output_shape, pair, walk
-from .common import is_int16
+from .common import check_zero_points_16, is_int16
 
 SQDIFF_SHIFT = 7  # 255 * 2^7 halved, squared: below 2^31
 
@@ -92,17 +95,21 @@ class Binary(Op):
 
     def forward_int(self, g, xs):
         if is_int16(g, self.outputs[0]):
-            return self._sub_16(g, xs)
+            return self._forward_16(g, xs)
         return self.forward_int8(g, xs)
 
-    def _sub_16(self, g, xs):
+    def _forward_16(self, g, xs):
         x1, x2 = pair(xs, len(g.shape(self.outputs[0])))
+        lo, hi = self.act_range(g)
+        if self.fn == "mul":  # zero points 0 (checked by the converter)
+            ((m, s),) = self.params
+            y = multiply_by_quantized_multiplier(x1.astype(np.int64) * x2.astype(np.int64), m, s)
+            return self._out(g, np.clip(y, lo, hi).astype(np.int16))
         (m1, s1), (m2, s2), (mo, so) = self.params
         shift = left_shift(g, self)
         a = (x1.astype(np.int64) - g.q(self.inputs[0]).zero_point) << shift
         b = (x2.astype(np.int64) - g.q(self.inputs[1]).zero_point) << shift
         d = multiply_by_quantized_multiplier(a, m1, s1) - multiply_by_quantized_multiplier(b, m2, s2)
-        lo, hi = self.act_range(g)
         y = np.clip(multiply_by_quantized_multiplier(d, mo, so) + g.q(self.outputs[0]).zero_point, lo, hi)
         return self._out(g, y.astype(np.int16))
 
@@ -133,7 +140,10 @@ class Binary(Op):
     def c_call(self, g, c):
         qa, qb, qo = (g.q(t) for t in (*self.inputs, self.outputs[0]))
         lo, hi = self.act_range(g)
-        if self.fn == "mul":
+        if self.fn == "mul" and is_int16(g, self.outputs[0]):
+            ((m, s),) = self.params
+            args = f"{m}, {s}, {lo}, {hi}"
+        elif self.fn == "mul":
             ((m, s),) = self.params
             args = f"{-qa.zero_point}, {-qb.zero_point}, {qo.zero_point}, {m}, {s}, {lo}, {hi}"
         else:
@@ -168,9 +178,11 @@ def binary_from_tflite(cx, fn: str) -> None:
     SUB also of int16 tensors: the three must then share the precision)."""
     a, b = two_tensors(cx)
     wide = [is_int16(cx.g, t) for t in (a, b, cx.output)]
-    if any(wide) and (fn not in ("add", "sub") or not all(wide)):
-        cx.unsupported(f"{fn.upper()} of int16 and int8 tensors" if fn in ("add", "sub")
+    if any(wide) and (fn not in ("add", "sub", "mul") or not all(wide)):
+        cx.unsupported(f"{fn.upper()} of int16 and int8 tensors" if fn in ("add", "sub", "mul")
                        else f"{fn.upper()} with int16 activations (16x8)")
+    if fn == "mul" and all(wide):
+        check_zero_points_16(cx, a, b, cx.output)
     if fn == "add":
         cx.add(Add(name=cx.name, inputs=[a, b], outputs=[cx.output], activation=cx.activation))
     else:

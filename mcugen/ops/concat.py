@@ -1,5 +1,6 @@
 """Concatenate along any axis. Inputs and output share qparams (TFLite's int8
-rule), so it is a sequence of strided block copies."""
+rule), so it is a sequence of strided block copies (``concat_s16`` for int16
+tensors: TFLM's int16 CONCATENATION copies too)."""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -9,6 +10,7 @@ import numpy as np
 
 from ..ir import Op
 from . import keras_layer, tflite_op
+from .common import is_int16
 
 
 @dataclass(kw_only=True)
@@ -25,15 +27,21 @@ class Concat(Op):
     def forward_int8(self, g, xs):
         return np.concatenate(xs, axis=self.axis + 1)
 
+    forward_int = forward_int8
+
+    def kernels(self, g):
+        return ["concat_s16" if is_int16(g, self.outputs[0]) else "concat"]
+
     def c_call(self, g, c):
         out_shape = g.shape(self.outputs[0])
         outer = int(np.prod(out_shape[: self.axis], dtype=np.int64))
         out_inner = int(np.prod(out_shape[self.axis :], dtype=np.int64))
         calls, offset = [], 0
+        fn = "mcg_concat_s16" if is_int16(g, self.outputs[0]) else "mcg_concat_s8"
         for name in self.inputs:
             inner = int(np.prod(g.shape(name)[self.axis :], dtype=np.int64))
             calls.append(
-                f"mcg_concat_s8({c.tensor(name)}, {c.tensor(self.outputs[0])} + {offset}, {outer}, {inner}, {out_inner});"
+                f"{fn}({c.tensor(name)}, {c.tensor(self.outputs[0])} + {offset}, {outer}, {inner}, {out_inner});"
             )
             offset += inner
         return "\n    ".join(calls)
@@ -52,11 +60,13 @@ def from_keras(layer, cx):
     cx.add(Concat(name=cx.name, inputs=list(cx.inputs), outputs=[cx.output], axis=axis))
 
 
-@tflite_op("CONCATENATION", options="ConcatenationOptions", options_required=True)
+@tflite_op("CONCATENATION", options="ConcatenationOptions", options_required=True, int16=True)
 def from_tflite(cx):
     """CONCATENATION: TFLM copies int8 bytes (TFLiteConverter gives every input
     the output's scale and zero point)."""
     inputs = [cx.input(k) for k in range(cx.n_inputs())]
+    if len({is_int16(cx.g, t) for t in inputs + [cx.output]}) > 1:
+        cx.unsupported("int8 and int16 tensors together")
     rank = len(cx.tshape(0))
     axis = int(cx.options.axis)
     axis = axis + rank if axis < 0 else axis

@@ -165,6 +165,6 @@ def add_from_tflite(cx):
     binary_from_tflite(cx, "add")
 
 
-@tflite_op("MUL", options="MulOptions")
+@tflite_op("MUL", options="MulOptions", int16=True)
 def mul_from_tflite(cx):
     binary_from_tflite(cx, "mul")

@@ -1,4 +1,11 @@
-"""Dense (fully connected) over the last axis; leading axes are rows."""
+"""Dense (fully connected) over the last axis; leading axes are rows.
+
+int16 activations (16x8 FULLY_CONNECTED): TFLM's reference FullyConnected
+for int16 (``reference_integer_ops/fully_connected.h``, int64 bias): no zero
+points, acc = sum(x * w) + bias in int64, TFLite's
+``MultiplyByQuantizedMultiplier(int64_t, ...)``, clamped; no output offset.
+The C is ``conv2d_s16`` as a 1x1 convolution over the rows (its OHWI weights
+are the (OUT, IN) rows of a 1x1 kernel)."""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -7,10 +14,18 @@ from typing import ClassVar
 import numpy as np
 
 from ..ir import CArray, Op
-from ..rounding import quantize_multiplier, requantize
+from ..rounding import multiply_by_quantized_multiplier_64, quantize_multiplier, requantize
 from . import keras_layer, tflite_op
 from .activation import add_with_activation, keras_activation
-from .common import from_file, fold_input_offset, quantize_weighted
+from .common import (
+    bias_16x8,
+    check_16x8_requant,
+    check_zero_points_16,
+    fold_input_offset,
+    from_file,
+    is_int16,
+    quantize_weighted,
+)
 
 
 @dataclass(kw_only=True)
@@ -34,10 +49,23 @@ class Dense(Op):
             y = y + self.bias
         return self.apply_float_activation(y)
 
+    def int16(self, g) -> bool:
+        return is_int16(g, self.inputs[0])
+
     def quantize(self, g):
         qi, _ = quantize_weighted(self, g, self.weights, axis=1)
+        if self.int16(g):
+            check_16x8_requant(self.name, self.b_q, self.w_q.shape[0], self.shift)
+            return
         w_sums = self.w_q.astype(np.int64).sum(axis=0)
         self.b_eff = fold_input_offset(self.name, self.b_q, w_sums, qi.zero_point, self.w_q.shape[0])
+
+    def forward_int(self, g, xs):
+        if not self.int16(g):
+            return self.forward_int8(g, xs)
+        acc = xs[0].astype(np.int64) @ self.w_q.astype(np.int64) + self.b_q.astype(np.int64)
+        lo, hi = self.act_range(g)
+        return np.clip(multiply_by_quantized_multiplier_64(acc, self.mult, self.shift), lo, hi).astype(np.int16)
 
     def forward_int8(self, g, xs):
         qi, qo = g.q(self.inputs[0]), g.q(self.outputs[0])
@@ -46,11 +74,16 @@ class Dense(Op):
         return requantize(acc, self.mult.astype(np.int64), self.shift.astype(np.int64), qo.zero_point, lo, hi)
 
     def has_bias(self) -> bool:
-        return bool(np.any(self.b_eff))
+        return bool(np.any(self.b_q if self.b_eff is None else self.b_eff))
+
+    def kernels(self, g):
+        return ["conv2d_s16" if self.int16(g) else "dense"]
 
     def constants(self):
         arrays = [CArray("w", "int8_t", self.w_q.T)]  # (OUT, IN): rows contiguous
-        if self.has_bias():
+        if self.b_eff is None and self.has_bias():  # 16x8: the int64 bias
+            arrays.append(CArray("b", "int64_t", self.b_q.astype(np.int64)))
+        elif self.has_bias():
             arrays.append(CArray("b", "int32_t", self.b_eff))
         return arrays + [CArray("m", "int32_t", self.mult), CArray("s", "int8_t", self.shift)]
 
@@ -59,6 +92,12 @@ class Dense(Op):
         rows = g.tensors[self.inputs[0]].size // n_in
         bias = c.const(self, "b") if self.has_bias() else "NULL"
         lo, hi = self.act_range(g)
+        if self.int16(g):  # a 1x1 convolution over a 1 x rows image
+            return (
+                f"mcg_conv2d_s16({c.tensor(self.inputs[0])}, {c.tensor(self.outputs[0])}, "
+                f"{c.const(self, 'w')}, {bias}, {c.const(self, 'm')}, {c.const(self, 's')}, "
+                f"1, {rows}, {n_in}, 1, {rows}, {n_out}, 1, 1, 1, 1, 0, 0, 1, 1, {lo}, {hi});"
+            )
         return (
             f"mcg_dense_s8({c.tensor(self.inputs[0])}, {c.tensor(self.outputs[0])}, "
             f"{c.const(self, 'w')}, {bias}, {c.const(self, 'm')}, {c.const(self, 's')}, "
@@ -105,9 +144,10 @@ class FullyConnected(Dense):
             self.shift = np.full(self.w_q.shape[1], s, dtype=np.int8)
 
 
-@tflite_op("FULLY_CONNECTED", options="FullyConnectedOptions")
+@tflite_op("FULLY_CONNECTED", options="FullyConnectedOptions", int16=True)
 def from_tflite(cx):
-    """FULLY_CONNECTED: weights [OUT, IN] int8, optional int32 bias; the input
+    """FULLY_CONNECTED: weights [OUT, IN] int8, optional int32 bias (int64
+    for int16 activations, required: TFLM runs 16x8 without one in int32); the input
     is read as rows of IN values whatever its shape."""
     src = cx.input(0)
     opts = cx.options
@@ -126,7 +166,12 @@ def from_tflite(cx):
 
         cx.add(Reshape(name=f"{cx.name}_rows", inputs=[src], outputs=[src2]))
         src = src2
-    weights, bias, b_q = from_file(np.ascontiguousarray(w.T), scales, cx.bias(2, n_out), cx.g.q(src).scale, n_out)
+    if is_int16(cx.g, src):
+        check_zero_points_16(cx, src, cx.output)
+        b = bias_16x8(cx, 2, n_out)
+    else:
+        b = cx.bias(2, n_out)
+    weights, bias, b_q = from_file(np.ascontiguousarray(w.T), scales, b, cx.g.q(src).scale, n_out)
     keep = bool(getattr(opts, "keepNumDims", False)) if opts is not None else False
     cx.set_output_shape(tuple(cx.tshape(0)[:-1]) + (n_out,) if keep else (size // n_in, n_out))
     op = FullyConnected(

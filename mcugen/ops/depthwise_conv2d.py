@@ -1,6 +1,11 @@
 """DepthwiseConv2D (depth multiplier >= 1) and SeparableConv2D, which is split
 into a depthwise and a 1x1 Conv2D. Output channel oc = ic * multiplier + m;
-weights are stored (KH, KW, COUT) as TFLite does."""
+weights are stored (KH, KW, COUT) as TFLite does.
+
+int16 activations (16x8, ``depthwise_conv2d_s16``): TFLM's
+DepthwiseConvPerChannel for int16 (``reference_integer_ops/depthwise_conv.h``,
+int64 bias): no zero points, acc = sum(x * w) + bias in int64, TFLite's
+``MultiplyByQuantizedMultiplier(int64_t, ...)``, clamped; no output offset."""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -9,12 +14,16 @@ from typing import ClassVar
 import numpy as np
 
 from ..ir import CArray, Op
-from ..rounding import requantize
+from ..rounding import multiply_by_quantized_multiplier_64, requantize
 from . import keras_layer, tflite_op
 from .activation import add_with_activation, keras_activation
 from .common import (
+    bias_16x8,
+    check_16x8_requant,
+    check_zero_points_16,
     from_file,
     as_hwc,
+    is_int16,
     fold_input_offset,
     quantize_weighted,
     to_nhwc,
@@ -81,12 +90,34 @@ class DepthwiseConv2D(Op):
         y = self.apply_float_activation(y)
         return y.reshape((x.shape[0],) + g.shape(self.outputs[0]))
 
+    def int16(self, g) -> bool:
+        return is_int16(g, self.inputs[0])
+
+    def kernels(self, g):
+        return ["depthwise_conv2d_s16" if self.int16(g) else self.kernel]
+
     def quantize(self, g):
         kh, kw, cin, dm = self.weights.shape
         qi, _ = quantize_weighted(self, g, self.weights.reshape(kh, kw, cin * dm), axis=2)
+        if self.int16(g):
+            check_16x8_requant(self.name, self.b_q, kh * kw, self.shift)
+            return
         w_sums = self.w_q.astype(np.int64).sum(axis=(0, 1))
         self.b_eff = fold_input_offset(self.name, self.b_q, w_sums, qi.zero_point, kh * kw)
         check_dilated_window(self, g)
+
+    def forward_int(self, g, xs):
+        if not self.int16(g):
+            return self.forward_int8(g, xs)
+        x = to_nhwc(xs[0]).astype(np.int64)
+        kh, kw, cout = self.w_q.shape
+        dm = self.multiplier
+        win = windows(x, (kh, kw), self.strides, self.pads, 0, self.dilation)
+        acc = np.einsum("nhwcij,ijcm->nhwcm", win, self.w_q.astype(np.int64).reshape(kh, kw, cout // dm, dm))
+        acc = acc.reshape(acc.shape[:3] + (cout,)) + self.b_q.astype(np.int64)
+        lo, hi = self.act_range(g)
+        y = np.clip(multiply_by_quantized_multiplier_64(acc, self.mult, self.shift), lo, hi).astype(np.int16)
+        return y.reshape((x.shape[0],) + g.shape(self.outputs[0]))
 
     def forward_int8(self, g, xs):
         qi, qo = g.q(self.inputs[0]), g.q(self.outputs[0])
@@ -102,11 +133,13 @@ class DepthwiseConv2D(Op):
         return y.reshape((x.shape[0],) + g.shape(self.outputs[0]))
 
     def has_bias(self) -> bool:
-        return bool(np.any(self.b_eff))
+        return bool(np.any(self.b_q if self.b_eff is None else self.b_eff))
 
     def constants(self):
         arrays = [CArray("w", "int8_t", self.w_q)]
-        if self.has_bias():
+        if self.b_eff is None and self.has_bias():  # 16x8: the int64 bias
+            arrays.append(CArray("b", "int64_t", self.b_q.astype(np.int64)))
+        elif self.has_bias():
             arrays.append(CArray("b", "int32_t", self.b_eff))
         return arrays + [CArray("m", "int32_t", self.mult), CArray("s", "int8_t", self.shift)]
 
@@ -116,6 +149,14 @@ class DepthwiseConv2D(Op):
         kh, kw, _ = self.w_q.shape
         bias = c.const(self, "b") if self.has_bias() else "NULL"
         lo, hi = self.act_range(g)
+        if self.int16(g):
+            return (
+                f"mcg_depthwise_conv2d_s16({c.tensor(self.inputs[0])}, {c.tensor(self.outputs[0])}, "
+                f"{c.const(self, 'w')}, {bias}, {c.const(self, 'm')}, {c.const(self, 's')}, "
+                f"{ih}, {iw}, {ic}, {oh}, {ow}, {oc}, {kh}, {kw}, {self.strides[0]}, {self.strides[1]}, "
+                f"{self.pads[0][0]}, {self.pads[1][0]}, {self.dilation[0]}, {self.dilation[1]}, "
+                f"{self.multiplier}, {lo}, {hi});"
+            )
         if self.dilated:
             return (
                 f"mcg_depthwise_conv2d_dilated_s8({c.tensor(self.inputs[0])}, {c.tensor(self.outputs[0])}, "
@@ -193,7 +234,7 @@ def separable_from_keras(layer, cx):
     add_with_activation(cx, op, keras_activation(cx, cfg))
 
 
-@tflite_op("DEPTHWISE_CONV_2D", options="DepthwiseConv2DOptions", options_required=True)
+@tflite_op("DEPTHWISE_CONV_2D", options="DepthwiseConv2DOptions", options_required=True, int16=True)
 def from_tflite(cx):
     """DEPTHWISE_CONV_2D: filter [1, KH, KW, COUT] int8 with COUT = CIN *
     multiplier, scales along axis 3; TFLM's DepthwiseConvPerChannel."""
@@ -208,7 +249,12 @@ def from_tflite(cx):
         cx.unsupported(f"{cout} output channels for {cin} input channels")
     dm = cout // cin
     w_q = np.ascontiguousarray(w[0])  # (KH, KW, COUT)
-    weights, bias, b_q = from_file(w_q, scales, cx.bias(2, cout), cx.g.q(src).scale, cout)
+    if is_int16(cx.g, src):
+        check_zero_points_16(cx, src, cx.output)
+        b = bias_16x8(cx, 2, cout)
+    else:
+        b = cx.bias(2, cout)
+    weights, bias, b_q = from_file(w_q, scales, b, cx.g.q(src).scale, cout)
     op = DepthwiseConv2D(
         name=cx.name,
         inputs=[src],

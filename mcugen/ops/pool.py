@@ -3,7 +3,10 @@
 Both keep the input's qparams (TFLite's "same scale" rule), so the int8
 kernels need no requantization: max is a max; average is TFLite's integer
 AveragePool (sum of the in-bounds values, divided by their count, rounded half
-away from zero). Padded positions are excluded from both."""
+away from zero). Padded positions are excluded from both.
+
+int16 (``max_pool_s16``, ``avg_pool_s16``): TFLM's int16 MaxPool and
+AveragePool, the same arithmetic on int16 values (an int32 sum)."""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -13,7 +16,7 @@ import numpy as np
 
 from ..ir import Op
 from . import keras_layer, tflite_op
-from .common import as_hwc, padding_2d, to_nhwc, windows
+from .common import as_hwc, is_int16, padding_2d, to_nhwc, windows
 
 
 @dataclass(kw_only=True)
@@ -30,6 +33,9 @@ class Pool2D(Op):
     def kernel(self) -> str:
         return f"{self.mode}_pool"
 
+    def kernels(self, g):
+        return [self.kernel + ("_s16" if is_int16(g, self.inputs[0]) else "")]
+
     def _windows(self, x, fill):
         return windows(x, self.ksize, self.strides, self.pads, fill)  # N,OH,OW,C,KH,KW
 
@@ -43,10 +49,14 @@ class Pool2D(Op):
             y = s / n
         return y.reshape((x.shape[0],) + g.shape(self.outputs[0]))
 
+    def forward_int(self, g, xs):
+        return self.forward_int8(g, xs)
+
     def forward_int8(self, g, xs):
+        wide = is_int16(g, self.inputs[0])
         x = to_nhwc(xs[0].astype(np.int64))
         if self.mode == "max":
-            y = self._windows(x, -129).max(axis=(4, 5))
+            y = self._windows(x, -(1 << 15) - 1 if wide else -129).max(axis=(4, 5))
         else:
             s = self._windows(x, 0).sum(axis=(4, 5))
             n = self._windows(np.ones_like(x[:1, ..., :1]), 0).sum(axis=(4, 5))
@@ -54,14 +64,15 @@ class Pool2D(Op):
             # C's truncating division, as TFLite's integer AveragePool.
             num = np.where(s > 0, s + half, s - half)
             y = np.sign(num) * (np.abs(num) // n)
-        y = np.clip(y, -128, 127).astype(np.int8)
+        y = np.clip(y, -32768, 32767).astype(np.int16) if wide else np.clip(y, -128, 127).astype(np.int8)
         return y.reshape((x.shape[0],) + g.shape(self.outputs[0]))
 
     def c_call(self, g, c):
         ih, iw, ch = as_hwc(g.shape(self.inputs[0]))
         oh, ow, _ = as_hwc(g.shape(self.outputs[0]))
+        fn = f"mcg_{self.kernel}_s16" if is_int16(g, self.inputs[0]) else f"mcg_{self.kernel}_s8"
         return (
-            f"mcg_{self.mode}_pool_s8({c.tensor(self.inputs[0])}, {c.tensor(self.outputs[0])}, "
+            f"{fn}({c.tensor(self.inputs[0])}, {c.tensor(self.outputs[0])}, "
             f"{ih}, {iw}, {ch}, {oh}, {ow}, {self.ksize[0]}, {self.ksize[1]}, "
             f"{self.strides[0]}, {self.strides[1]}, {self.pads[0][0]}, {self.pads[1][0]});"
         )
@@ -126,7 +137,7 @@ def add_clamped(cx, op, activation: str | None) -> None:
     cx.add(clamp)
 
 
-@tflite_op("MAX_POOL_2D", "AVERAGE_POOL_2D", options="Pool2DOptions", options_required=True)
+@tflite_op("MAX_POOL_2D", "AVERAGE_POOL_2D", options="Pool2DOptions", options_required=True, int16=True)
 def from_tflite(cx):
     """MAX_POOL_2D / AVERAGE_POOL_2D: TFLM's reference int8 pooling, the same
     arithmetic as mcugen's (output bytes keep the input's quantization)."""
@@ -139,5 +150,7 @@ def from_tflite(cx):
     k, strides = (int(o.filterHeight), int(o.filterWidth)), (int(o.strideH), int(o.strideW))
     pads = tflite_pads(cx, as_hwc(cx.g.shape(src))[:2], k, strides)
     mode = "max" if cx.opname == "MAX_POOL_2D" else "avg"
+    if is_int16(cx.g, src) and cx.activation is not None:
+        cx.unsupported(f"fused activation {cx.activation.upper()} on int16 pooling")
     add_clamped(cx, Pool2D(name=cx.name, inputs=[src], outputs=[], mode=mode, ksize=k, strides=strides, pads=pads),
                 cx.activation)

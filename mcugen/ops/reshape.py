@@ -38,9 +38,9 @@ def from_keras(layer, cx):
     cx.add(Reshape(name=cx.name, inputs=[cx.inputs[0]], outputs=[cx.output]))
 
 
-@tflite_op("RESHAPE", options="ReshapeOptions")
-@tflite_op("EXPAND_DIMS", options="ExpandDimsOptions")
-@tflite_op("SQUEEZE", options="SqueezeOptions")
+@tflite_op("RESHAPE", options="ReshapeOptions", int16=True)
+@tflite_op("EXPAND_DIMS", options="ExpandDimsOptions", int16=True)
+@tflite_op("SQUEEZE", options="SqueezeOptions", int16=True)
 def from_tflite(cx):
     """RESHAPE / EXPAND_DIMS / SQUEEZE: views (Conv1D arrives as EXPAND_DIMS,
     CONV_2D, RESHAPE). A RESHAPE's shape may come from folded shape

@@ -1,0 +1,164 @@
+"""16x8 (int16 activations, int8 weights) models against TFLM, one op at a
+time: small Keras models converted by TFLiteConverter with
+``EXPERIMENTAL_TFLITE_BUILTINS_ACTIVATIONS_INT16_WEIGHTS_INT8`` and int16
+input and output, and QUANTIZE between int8 and int16 (TFLiteConverter puts
+none inside a 16x8 model: made by editing a converted one). Each is read back
+by mcugen and run on int16 inputs (random, the extremes, alternating) by the
+generated C on the host (ASan/UBSan), which must equal mcugen's numpy
+reference on every layer, and by the ``tflite-micro`` interpreter, whose
+output bytes must be the same."""
+from __future__ import annotations
+
+import contextlib
+import io
+
+import numpy as np
+import pytest
+
+from conftest import edit_tflite
+
+pytestmark = [pytest.mark.filterwarnings("ignore::UserWarning"), pytest.mark.filterwarnings("ignore::DeprecationWarning")]
+
+L = None  # keras.layers, bound in the fixture
+
+# name -> (input shape, builder)
+CASES = {
+    "conv2d_same_relu": ((8, 8, 3), lambda x: L.Conv2D(4, 3, padding="same", activation="relu")(x)),
+    "conv2d_valid_s2x1": ((9, 7, 2), lambda x: L.Conv2D(5, (3, 2), strides=(2, 1))(x)),
+    "conv1d_same_s2": ((16, 3), lambda x: L.Conv1D(4, 3, strides=2, padding="same")(x)),
+    "transpose_conv_same_s2": ((4, 5, 3), lambda x: L.Conv2DTranspose(4, 3, strides=2, padding="same")(x)),
+    "transpose_conv_valid_nobias": ((3, 4, 2), lambda x: L.Conv2DTranspose(3, (3, 4), strides=(1, 2),
+                                                                            use_bias=False)(x)),
+    "add": ((6, 6, 3), lambda x: L.Add()([L.Conv2D(3, 1)(x), x])),
+    "sub": ((6, 6, 3), lambda x: L.Subtract()([L.Conv2D(3, 1)(x), x])),
+    "leaky_relu": ((6, 6, 3), lambda x: L.LeakyReLU(negative_slope=0.2)(x)),
+    "leaky_relu_after_conv": ((5, 5, 2), lambda x: L.LeakyReLU(negative_slope=0.3)(L.Conv2D(3, 3)(x))),
+    "zeropad2d": ((5, 5, 2), lambda x: L.ZeroPadding2D(((1, 2), (0, 3)))(x)),
+    "zeropad1d_conv1d": ((7, 3), lambda x: L.Conv1D(2, 3)(L.ZeroPadding1D((2, 1))(x))),
+    "cropping2d": ((6, 7, 3), lambda x: L.Cropping2D(((1, 2), (0, 3)))(x)),
+    "getitem_strided": ((8, 6, 2), lambda x: x[:, 1:7:2, ::-1, :]),
+}
+
+
+@pytest.fixture(scope="module")
+def layers(keras):
+    global L
+    L = keras.layers
+    return L
+
+
+def convert_16x8(keras, case: str) -> bytes:
+    from conftest import randomize
+    from mcugen.oracles import import_tf
+
+    tf = import_tf()
+    shape, build = CASES[case]
+    keras.utils.set_random_seed(1)
+    inp = keras.Input(shape)
+    model = keras.Model(inp, build(inp), name=case)
+    randomize(model, seed=2)
+    calib = np.random.default_rng(3).uniform(-1.0, 1.0, (48,) + shape).astype(np.float32)
+    conv = tf.lite.TFLiteConverter.from_keras_model(model)
+    conv.optimizations = [tf.lite.Optimize.DEFAULT]
+    conv.representative_dataset = lambda: ([calib[i: i + 1]] for i in range(len(calib)))
+    conv.target_spec.supported_ops = [tf.lite.OpsSet.EXPERIMENTAL_TFLITE_BUILTINS_ACTIVATIONS_INT16_WEIGHTS_INT8]
+    conv.inference_input_type = tf.int16
+    conv.inference_output_type = tf.int16
+    with contextlib.redirect_stdout(io.StringIO()):
+        return bytes(conv.convert())
+
+
+def rows(shape, dtype, seed: int = 0) -> np.ndarray:
+    """The extremes, alternating extremes (both phases), and random values."""
+    lo, hi = np.iinfo(dtype).min, np.iinfo(dtype).max
+    n = int(np.prod(shape))
+    alt = np.where(np.arange(n) % 2 == 0, lo, hi)
+    out = [np.full(n, lo), np.full(n, hi), alt, lo + hi - alt]
+    out += list(np.random.default_rng(seed).integers(lo, hi + 1, (6, n)))
+    return np.stack(out).reshape((len(out),) + tuple(shape)).astype(dtype)
+
+
+def tflm_rows(data: bytes, x: np.ndarray) -> np.ndarray:
+    from tflite_micro.python.tflite_micro import runtime
+
+    it = runtime.Interpreter.from_bytes(data, arena_size=1 << 22)
+    ys = []
+    for row in x:
+        it.set_input(row.reshape(it.get_input_details(0)["shape"]), 0)
+        it.invoke()
+        ys.append(np.array(it.get_output(0)).reshape(-1))
+    return np.stack(ys)
+
+
+def host_matches_reference_and_tflm(data: bytes, name: str, dtype=np.int16):
+    from mcugen.emit import render
+    from mcugen.host import run_host
+    from mcugen.reference import run_int
+    from mcugen.tflite.loader import graph_from_tflite
+
+    tm = graph_from_tflite(data, name)
+    g = tm.graph
+    x = rows(g.input.shape, dtype)
+    ref = run_int(g, x)
+    host = run_host(g, render(g, name), x, sanitize=True)
+    for op, got in zip(g.ops, host.layers):
+        assert np.array_equal(got, ref[op.outputs[0]]), f"C differs from the reference at {op.name!r}"
+    ours = np.asarray(host.outputs).reshape(len(x), -1)
+    theirs = tflm_rows(data, x)
+    assert ours.dtype == theirs.dtype, (ours.dtype, theirs.dtype)
+    assert np.array_equal(ours, theirs), f"differs from TFLM on {np.mean(ours != theirs):.2%} of values"
+    return tm
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_16x8_op_matches_tflm(case, keras, layers):
+    tm = host_matches_reference_and_tflm(convert_16x8(keras, case), case)
+    assert any(tm.graph.tensors[t].dtype == "int16" for t in tm.graph.inputs)
+
+
+def quantize_model(keras, src: str, dst: str) -> bytes:
+    """A 16x8 LEAKY_RELU model turned into one QUANTIZE from a ``src`` to a
+    ``dst`` tensor ("INT8" or "INT16"), the int8 side with its own scale and
+    zero point."""
+    data = convert_16x8(keras, "leaky_relu")
+
+    def change(S, m, sg):
+        code = S.OperatorCodeT()
+        code.builtinCode = code.deprecatedBuiltinCode = S.BuiltinOperator.QUANTIZE
+        m.operatorCodes.append(code)
+        op = sg.operators[0]
+        op.opcodeIndex = len(m.operatorCodes) - 1
+        op.builtinOptionsType, op.builtinOptions = 0, None
+        for i, kind, scale, zp in ((op.inputs[0], src, 0.011, -7), (op.outputs[0], dst, 0.0093, 5)):
+            t = sg.tensors[i]
+            t.type = getattr(S.TensorType, kind)
+            if kind == "INT8":
+                t.quantization.scale, t.quantization.zeroPoint = [scale], [zp]
+
+    return edit_tflite(data, change)
+
+
+@pytest.mark.parametrize("src, dst", [("INT8", "INT16"), ("INT16", "INT8"), ("INT16", "INT16")])
+def test_quantize_16x8_matches_tflm(src, dst, keras, layers):
+    data = quantize_model(keras, src, dst)
+    tm = host_matches_reference_and_tflm(data, f"quantize_{src}_{dst}".lower(), np.int16 if src == "INT16" else np.int8)
+    assert [op.kind for op in tm.graph.ops] == ["lut"]
+
+
+def test_16x8_refusals_are_one_line(keras, layers):
+    """What TFLM runs in other arithmetic is refused with one line naming the op."""
+    from mcugen.errors import McugenError
+    from mcugen.tflite.loader import graph_from_tflite
+
+    data = convert_16x8(keras, "conv2d_same_relu")
+
+    def int32_bias(S, m, sg):
+        t = sg.tensors[sg.operators[0].inputs[2]]
+        values = np.frombuffer(bytes(m.buffers[t.buffer].data), dtype=np.int64).astype(np.int32)
+        t.type = S.TensorType.INT32
+        m.buffers[t.buffer].data = np.frombuffer(values.tobytes(), dtype=np.uint8)
+
+    with pytest.raises(McugenError) as e:
+        graph_from_tflite(edit_tflite(data, int32_bias), "m")
+    msg = str(e.value)
+    assert "\n" not in msg and "CONV_2D" in msg and "int64" in msg, msg

@@ -72,8 +72,6 @@ class Add(Op):
         y = y.astype(np.int16 if shift == LEFT_SHIFT_16 else np.int8)
         return y.reshape((len(y),) + g.shape(self.outputs[0]))
 
-    forward_int8 = forward_int
-
     def kernels(self, g):
         return ["add_s16" if is_int16(g, self.outputs[0]) else "add"]
 

@@ -96,7 +96,7 @@ class Binary(Op):
     def forward_int(self, g, xs):
         if is_int16(g, self.outputs[0]):
             return self._forward_16(g, xs)
-        return self.forward_int8(g, xs)
+        return self._forward_int8(g, xs)
 
     def _forward_16(self, g, xs):
         x1, x2 = pair(xs, len(g.shape(self.outputs[0])))
@@ -113,7 +113,7 @@ class Binary(Op):
         y = np.clip(multiply_by_quantized_multiplier(d, mo, so) + g.q(self.outputs[0]).zero_point, lo, hi)
         return self._out(g, y.astype(np.int16))
 
-    def forward_int8(self, g, xs):
+    def _forward_int8(self, g, xs):
         x1, x2 = pair(xs, len(g.shape(self.outputs[0])))
         a = x1.astype(np.int64) - g.q(self.inputs[0]).zero_point
         b = x2.astype(np.int64) - g.q(self.inputs[1]).zero_point

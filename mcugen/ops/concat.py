@@ -24,10 +24,8 @@ class Concat(Op):
     def forward_float(self, g, xs):
         return np.concatenate([x.astype(np.float64) for x in xs], axis=self.axis + 1)
 
-    def forward_int8(self, g, xs):
+    def forward_int(self, g, xs):
         return np.concatenate(xs, axis=self.axis + 1)
-
-    forward_int = forward_int8
 
     def kernels(self, g):
         return ["concat_s16" if is_int16(g, self.outputs[0]) else "concat"]

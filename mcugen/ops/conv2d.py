@@ -88,7 +88,7 @@ class Conv2D(Op):
     def forward_int(self, g, xs):
         if self.int16(g):
             return self._forward_16x8(g, xs)
-        return self.forward_int8(g, xs)
+        return self._forward_int8(g, xs)
 
     def _forward_16x8(self, g, xs):
         x = to_nhwc(xs[0]).astype(np.int64)
@@ -99,7 +99,7 @@ class Conv2D(Op):
         y = np.clip(multiply_by_quantized_multiplier_64(acc, self.mult, self.shift), lo, hi).astype(np.int16)
         return y.reshape((x.shape[0],) + g.shape(self.outputs[0]))
 
-    def forward_int8(self, g, xs):
+    def _forward_int8(self, g, xs):
         qi, qo = g.q(self.inputs[0]), g.q(self.outputs[0])
         x = to_nhwc(xs[0])
         win = windows(x.astype(np.int64) - qi.zero_point, self.ksize, self.strides, self.pads, 0, self.dilation)

@@ -62,12 +62,12 @@ class Dense(Op):
 
     def forward_int(self, g, xs):
         if not self.int16(g):
-            return self.forward_int8(g, xs)
+            return self._forward_int8(g, xs)
         acc = xs[0].astype(np.int64) @ self.w_q.astype(np.int64) + self.b_q.astype(np.int64)
         lo, hi = self.act_range(g)
         return np.clip(multiply_by_quantized_multiplier_64(acc, self.mult, self.shift), lo, hi).astype(np.int16)
 
-    def forward_int8(self, g, xs):
+    def _forward_int8(self, g, xs):
         qi, qo = g.q(self.inputs[0]), g.q(self.outputs[0])
         acc = (xs[0].astype(np.int64) - qi.zero_point) @ self.w_q.astype(np.int64) + self.b_q.astype(np.int64)
         lo, hi = self.act_range(g)

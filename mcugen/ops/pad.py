@@ -37,10 +37,8 @@ class Pad(Op):
     def forward_float(self, g, xs):
         return self._pad(g, xs[0].astype(np.float64), 0.0)
 
-    def forward_int8(self, g, xs):
+    def forward_int(self, g, xs):
         return self._pad(g, xs[0], self.pad_value(g))
-
-    forward_int = forward_int8
 
     def c_call(self, g, c):
         ih, iw, ch = as_hwc(g.shape(self.inputs[0]))

@@ -50,9 +50,9 @@ class Pool2D(Op):
         return y.reshape((x.shape[0],) + g.shape(self.outputs[0]))
 
     def forward_int(self, g, xs):
-        return self.forward_int8(g, xs)
+        return self._forward_int8(g, xs)
 
-    def forward_int8(self, g, xs):
+    def _forward_int8(self, g, xs):
         wide = is_int16(g, self.inputs[0])
         x = to_nhwc(xs[0].astype(np.int64))
         if self.mode == "max":

@@ -62,7 +62,7 @@ class Slice(Op):
     def forward_float(self, g, xs):
         return self._take(g, xs[0].astype(np.float64))
 
-    def forward_int8(self, g, xs):
+    def forward_int(self, g, xs):
         return self._take(g, xs[0])
 
     def loops(self) -> tuple[int, list[tuple[int, int]]]:
@@ -88,9 +88,6 @@ class Slice(Op):
         if self.kernel is None:
             return []
         return ["transpose_s16" if is_int16(g, self.inputs[0]) else "transpose"]
-
-    def forward_int(self, g, xs):
-        return self._take(g, xs[0])
 
     def c_call(self, g, c):
         offset, loops = self.loops()

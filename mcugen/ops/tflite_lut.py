@@ -127,7 +127,7 @@ class TFLiteLut(Elementwise):
 
     def forward_int(self, g, xs):
         if self.params16 is None:
-            return self.forward_int8(g, xs)
+            return super().forward_int(g, xs)
         qi, qo = g.q(self.inputs[0]), g.q(self.outputs[0])
         v = xs[0].astype(np.int64) - qi.zero_point
         if self.fn == "leaky_relu":

@@ -116,14 +116,14 @@ class TransposeConv2D(Op):
 
     def forward_int(self, g, xs):
         if not self.int16(g):
-            return self.forward_int8(g, xs)
+            return self._forward_int8(g, xs)
         x = to_nhwc(xs[0]).astype(np.int64)
         acc = self._scatter(g, x, self.w_q.astype(np.int64), np.int64) + self.b_q.astype(np.int64)
         lo, hi = self.act_range(g)
         y = np.clip(multiply_by_quantized_multiplier_64(acc, self.mult, self.shift), lo, hi).astype(np.int16)
         return y.reshape((x.shape[0],) + g.shape(self.outputs[0]))
 
-    def forward_int8(self, g, xs):
+    def _forward_int8(self, g, xs):
         qi, qo = g.q(self.inputs[0]), g.q(self.outputs[0])
         x = to_nhwc(xs[0]).astype(np.int64) - qi.zero_point
         acc = self._scatter(g, x, self.w_q.astype(np.int64), np.int64) + self.b_q.astype(np.int64)

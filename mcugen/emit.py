@@ -126,7 +126,7 @@ class Port:
 
     @property
     def nbytes(self) -> int:
-        return self.size * (2 if self.ctype == "int16_t" else 1)
+        return self.size * {"int8_t": 1, "int16_t": 2, "int32_t": 4}[self.ctype]
 
 
 @dataclass

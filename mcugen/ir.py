@@ -17,9 +17,12 @@ from .rounding import round_half_away
 # The precisions a tensor of the quantized graph can have: its value range,
 # its numpy type and its C type. Weights are int8 in both; an int16 graph
 # (TFLite's 16x8) has int16 activations.
-DTYPE_LIMITS = {"int8": (-128, 127), "int16": (-32768, 32767)}
-NP_DTYPES = {"int8": np.int8, "int16": np.int16}
-C_TYPES = {"int8": "int8_t", "int16": "int16_t"}
+# int32: a quantized int32 model input or output that a QUANTIZE converts
+# (TFLM's SEANet tests), or an input no layer reads (TRANSPOSE_CONV's
+# output shape, which TFLM ignores).
+DTYPE_LIMITS = {"int8": (-128, 127), "int16": (-32768, 32767), "int32": (-(2**31), 2**31 - 1)}
+NP_DTYPES = {"int8": np.int8, "int16": np.int16, "int32": np.int32}
+C_TYPES = {"int8": "int8_t", "int16": "int16_t", "int32": "int32_t"}
 
 
 @dataclass

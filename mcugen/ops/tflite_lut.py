@@ -45,11 +45,13 @@ import numpy as np
 
 from ..rounding import multiply_by_quantized_multiplier, quantize_multiplier, round_half_away
 from . import tflite_op
-from .common import is_int16
 from .elementwise import Elementwise
 
-INT16 = (-32768, 32767)
-INT8 = (-128, 127)
+# QUANTIZE's pairs of types computed rather than tabled (file type names):
+# the kernel stem of each.
+REQUANTIZE_STEMS = {("INT16", "INT16"): "requantize_s16", ("INT8", "INT16"): "requantize_s8_s16",
+                    ("INT16", "INT8"): "requantize_s16_s8", ("INT32", "INT16"): "requantize_s32_s16",
+                    ("INT16", "INT32"): "requantize_s16_s32"}
 
 
 
@@ -68,7 +70,7 @@ class TFLiteLut(Elementwise):
     params16: tuple | None = None
 
     def wide(self, g) -> bool:
-        return is_int16(g, self.inputs[0]) or is_int16(g, self.outputs[0])
+        return any(g.tensors[t].dtype != "int8" for t in (self.inputs[0], self.outputs[0]))
 
     def fused_activation(self):
         return None  # never folded into another op: each TFLite op stays one layer
@@ -137,17 +139,16 @@ class TFLiteLut(Elementwise):
         else:
             ((m, s),) = self.params16
             y = multiply_by_quantized_multiplier(v, m, s)
-        wide_out = is_int16(g, self.outputs[0])
-        lo, hi = INT16 if wide_out else INT8
-        return np.clip(y + qo.zero_point, lo, hi).astype(np.int16 if wide_out else np.int8)
+        out = g.tensors[self.outputs[0]]
+        return np.clip(y + qo.zero_point, *out.limits).astype(out.np_dtype)
 
     def kernels(self, g):
         if not self.wide(g):
             return ["lut"]
         if self.fn == "leaky_relu":
             return ["leaky_relu_s16"]
-        src, dst = ("s16" if is_int16(g, t) else "s8" for t in (self.inputs[0], self.outputs[0]))
-        return ["requantize_s16" if src == dst else f"requantize_{src}_{dst}"]
+        pair = tuple(g.tensors[t].dtype.upper() for t in (self.inputs[0], self.outputs[0]))
+        return [REQUANTIZE_STEMS[pair]]
 
     def constants(self):
         return [] if self.params16 is not None else super().constants()
@@ -188,13 +189,16 @@ def from_tflite(cx):
 
 @tflite_op("QUANTIZE", options="QuantizeOptions", int16=True)
 def quantize_from_tflite(cx):
-    """QUANTIZE int8 -> int8, int8 -> int16, int16 -> int8 or int16 -> int16
-    inside the graph (a requantization). The float -> int8 QUANTIZE on the
-    model input is handled by the loader."""
-    t = cx.loader.tensors[cx.tensor_index(0)]
-    if cx.loader.type_name(t.type) not in ("INT8", "INT16"):
-        cx.unsupported(f"input 0 of type {cx.loader.type_name(t.type)} (int8 or int16 expected)")
-    out = cx.loader.tensors[int(cx.op.outputs[0])]
-    if cx.loader.type_name(out.type) not in ("INT8", "INT16"):
-        cx.unsupported(f"an output of type {cx.loader.type_name(out.type)} (int8 or int16 expected)")
+    """QUANTIZE int8 -> int8, and the pairs of REQUANTIZE_STEMS (int16 and
+    quantized int32), inside the graph or at its edges (a requantization).
+    The float -> int8 QUANTIZE on the model input is handled by the loader."""
+    pair = (cx.dtype(0), cx.output_dtype())
+    if pair != ("INT8", "INT8") and pair not in REQUANTIZE_STEMS:
+        cx.unsupported(f"QUANTIZE from {pair[0]} to {pair[1]} (supported: int8 to int8, "
+                       + ", ".join(f"{a.lower()} to {b.lower()}" for a, b in REQUANTIZE_STEMS) + ")")
+    for k, kind in ((0, pair[0]), (None, pair[1])):
+        t = cx.input(0) if k == 0 else cx.output
+        if kind == "INT32" and cx.g.q(t).zero_point != 0:
+            cx.unsupported(f"an int32 {'input' if k == 0 else 'output'} with zero point {cx.g.q(t).zero_point} (0 "
+                           "expected)")
     cx.add(TFLiteLut(name=cx.name, inputs=[cx.input(0)], outputs=[cx.output], fn="requantize"))

@@ -112,12 +112,36 @@ class Loader(TFLiteFile):
         if name in self.g.tensors:
             name = f"{name}#{i}"
         ft = self.tensors[i]
-        dtype = "int16" if self.type_name(ft.type) == "INT16" else "int8"
+        dtype = {"INT16": "int16", "INT32": "int32"}.get(self.type_name(ft.type), "int8")
+        if dtype == "int32" and not self.is_quantized(i):
+            dtype = "int8"  # an index (ARG_MAX's output), which mcugen returns as an int8 byte
         t = self.g.add_tensor(name, self.ir_shape(i), dtype)
         t.q = self.qparams(i)
         if ft.isVariable:  # state kept between invocations; reset as TFLM's ResetVariableTensors
             t.variable = True
             t.reset_value = t.q.zero_point if dtype == "int8" else 0
+        self.ir_names[i] = name
+        return name
+
+    def is_quantized(self, i: int) -> bool:
+        q = self.tensors[i].quantization
+        return q is not None and q.scale is not None and len(q.scale) > 0
+
+    def ignored_input(self, i: int, names: list[str]) -> bool:
+        """A model input only TRANSPOSE_CONV reads, as its output shape (input
+        0), which TFLM ignores (it takes the output tensor's): an int32 input
+        of the generated C that no layer reads."""
+        readers = [(k, list(int(j) for j in op.inputs)) for k, op in enumerate(self.ops)
+                   if op.inputs is not None and i in [int(j) for j in op.inputs]]
+        return (self.type_name(self.tensors[i].type) == "INT32" and bool(readers)
+                and all(names[k] == "TRANSPOSE_CONV" and ins.index(i) == 0 and ins.count(i) == 1
+                        for k, ins in readers))
+
+    def ignored_tensor(self, i: int) -> str:
+        name = self.tensor_names[i]
+        if name in self.g.tensors:
+            name = f"{name}#{i}"
+        self.g.add_tensor(name, self.ir_shape(i), "int32").q = QParams(1.0, 0)
         self.ir_names[i] = name
         return name
 
@@ -200,7 +224,7 @@ class Loader(TFLiteFile):
                                        "model's output")
         check_ops(self, names, inner)
         for i in ir_ins:
-            self.g.inputs.append(self.ir_tensor(i))
+            self.g.inputs.append(self.ignored_tensor(i) if self.ignored_input(i, names) else self.ir_tensor(i))
         signature = self.signature_names()
         self.g.input_names = [signature.get(i) or io_name(self.tname(i), "input", k) for k, i in enumerate(file_ins)]
         self.g.output_names = [signature.get(i) or io_name(self.tname(i), "output", k)

@@ -214,6 +214,23 @@ def _order(f: TFLiteFile) -> None:
             f.corrupt(f"the model's output {f.tname(j)!r} is written by no operator")
 
 
+def _int32_edge(f: TFLiteFile, names: list[str], i: int) -> bool:
+    """An int32 model input or output mcugen takes: quantized, read or
+    written by QUANTIZE only (its converter checks the pair of types); or
+    read only as TRANSPOSE_CONV's output shape (input 0), which TFLM ignores."""
+    touching = [(k, [int(j) for j in op.inputs if j is not None], [int(j) for j in op.outputs])
+                for k, op in enumerate(f.ops)
+                if i in [int(j) for j in list(op.inputs if op.inputs is not None else []) + list(op.outputs)]]
+    if not touching:
+        return False
+    if all(names[k] == "TRANSPOSE_CONV" and ins.count(i) == 1 and ins.index(i) == 0 and i not in outs
+           for k, ins, outs in touching):
+        return True
+    q = f.tensors[i].quantization
+    quantized = q is not None and q.scale is not None and len(q.scale) > 0
+    return quantized and all(names[k] == "QUANTIZE" for k, _, _ in touching)
+
+
 def check_int8(f: TFLiteFile, consts: dict, names: list[str], converted: list[int],
                ins: list[int], outs: list[int]) -> None:
     """Refuse float, dynamic-range and uint8 models with one line: the
@@ -234,6 +251,8 @@ def check_int8(f: TFLiteFile, consts: dict, names: list[str], converted: list[in
             continue
         if tname == "INT16" and k is None:
             continue  # an int16 model input or output: its readers and writers are checked
+        if tname == "INT32" and k is None and _int32_edge(f, names, i):
+            continue
         if tname in ("INT16", "INT64") and k is not None and names[k] in TFLITE_INT16:
             continue  # the converter checks its own int16 tensors and int64 biases
         if k is None:  # every layer is int8, the edge is not

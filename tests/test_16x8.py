@@ -1,5 +1,7 @@
 """16x8 (int16 activations, int8 weights) models against TFLM, one op at a
-time: small Keras models converted by TFLiteConverter with
+time (CONV_2D, TRANSPOSE_CONV, ADD, SUB, LEAKY_RELU, PAD, STRIDED_SLICE,
+FULLY_CONNECTED, DEPTHWISE_CONV_2D, MAX/AVERAGE_POOL_2D, CONCATENATION, MUL,
+RESHAPE, QUANTIZE): small Keras models converted by TFLiteConverter with
 ``EXPERIMENTAL_TFLITE_BUILTINS_ACTIVATIONS_INT16_WEIGHTS_INT8`` and int16
 input and output, and QUANTIZE between int8 and int16 (TFLiteConverter puts
 none inside a 16x8 model: made by editing a converted one). Each is read back
@@ -37,6 +39,16 @@ CASES = {
     "zeropad1d_conv1d": ((7, 3), lambda x: L.Conv1D(2, 3)(L.ZeroPadding1D((2, 1))(x))),
     "cropping2d": ((6, 7, 3), lambda x: L.Cropping2D(((1, 2), (0, 3)))(x)),
     "getitem_strided": ((8, 6, 2), lambda x: x[:, 1:7:2, ::-1, :]),
+    "dense_relu": ((20,), lambda x: L.Dense(7, activation="relu")(x)),
+    "depthwise_same": ((8, 8, 4), lambda x: L.DepthwiseConv2D(3, padding="same")(x)),
+    "depthwise_dm2_s2": ((9, 9, 3), lambda x: L.DepthwiseConv2D(3, strides=2, depth_multiplier=2)(x)),
+    "maxpool2d": ((8, 8, 3), lambda x: L.MaxPooling2D(2)(x)),
+    "avgpool2d_same": ((8, 7, 3), lambda x: L.AveragePooling2D(3, strides=2, padding="same")(x)),
+    "concat": ((6, 6, 3), lambda x: L.Concatenate()([L.Conv2D(2, 1)(x), x])),
+    "mul": ((6, 6, 3), lambda x: L.Multiply()([L.Conv2D(3, 1)(x), x])),
+    "reshape_dense": ((4, 6), lambda x: L.Dense(5)(L.Flatten()(x))),
+    # No bias in the file (TFLM's int64 arithmetic all the same: common.bias_16x8).
+    "dense_nobias": ((20,), lambda x: L.Dense(7, use_bias=False)(x)),
 }
 
 
@@ -145,20 +157,42 @@ def test_quantize_16x8_matches_tflm(src, dst, keras, layers):
     assert [op.kind for op in tm.graph.ops] == ["lut"]
 
 
-def test_16x8_refusals_are_one_line(keras, layers):
-    """What TFLM runs in other arithmetic is refused with one line naming the op."""
-    from mcugen.errors import McugenError
-    from mcugen.tflite.loader import graph_from_tflite
-
-    data = convert_16x8(keras, "conv2d_same_relu")
-
-    def int32_bias(S, m, sg):
+def int32_bias(data: bytes) -> bytes:
+    """The file with its first operator's int64 bias stored as int32 (the
+    same values), which makes TFLM run the layer in int32 arithmetic."""
+    def change(S, m, sg):
         t = sg.tensors[sg.operators[0].inputs[2]]
         values = np.frombuffer(bytes(m.buffers[t.buffer].data), dtype=np.int64).astype(np.int32)
         t.type = S.TensorType.INT32
         m.buffers[t.buffer].data = np.frombuffer(values.tobytes(), dtype=np.uint8)
 
-    with pytest.raises(McugenError) as e:
-        graph_from_tflite(edit_tflite(data, int32_bias), "m")
-    msg = str(e.value)
-    assert "\n" not in msg and "CONV_2D" in msg and "int64" in msg, msg
+    return edit_tflite(data, change)
+
+
+@pytest.mark.parametrize("case", ["conv2d_same_relu", "dense_relu"])
+def test_16x8_int32_bias_matches_tflm(case, keras, layers):
+    tm = host_matches_reference_and_tflm(int32_bias(convert_16x8(keras, case)), f"{case}_b32")
+    assert tm.graph.ops[0].acc32
+
+
+def test_16x8_refusals_are_one_line(keras, layers):
+    """What TFLM would run in another arithmetic, or not at all, is refused
+    with one line naming the op."""
+    from mcugen.errors import McugenError
+    from mcugen.tflite.loader import graph_from_tflite
+
+    def refused(data: bytes) -> str:
+        with pytest.raises(McugenError) as e:
+            graph_from_tflite(data, "m")
+        assert "\n" not in str(e.value), str(e.value)
+        return str(e.value)
+
+    # TFLM reads an int32 bias of a 16x8 DEPTHWISE_CONV_2D as int64 (garbage)
+    msg = refused(int32_bias(convert_16x8(keras, "depthwise_same")))
+    assert "DEPTHWISE_CONV_2D" in msg and "INT32 bias" in msg, msg
+
+    def zero_point(S, m, sg):
+        sg.tensors[sg.operators[0].outputs[0]].quantization.zeroPoint = [3]
+
+    msg = refused(edit_tflite(convert_16x8(keras, "conv2d_same_relu"), zero_point))
+    assert "CONV_2D" in msg and "zero point 3" in msg, msg

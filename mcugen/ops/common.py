@@ -182,23 +182,27 @@ def is_int16(g, name: str) -> bool:
     return getattr(g.tensors[name], "dtype", "int8") == "int16"
 
 
-def bias_16x8(cx, k: int, n: int) -> np.ndarray | None:
-    """The int64 bias of a 16x8 CONV_2D / TRANSPOSE_CONV / FULLY_CONNECTED /
-    DEPTHWISE_CONV_2D (input k). TFLM runs a 16x8 layer with an int32 bias,
-    or none, through an int32 accumulator and the int32 requantization, a
-    different arithmetic from the int64 one mcugen's 16x8 kernels run: such a
-    layer is refused."""
-    b = cx.const(k)
+def bias_16x8(cx, k: int, n: int, int32_path: bool = True) -> tuple[np.ndarray, bool]:
+    """(bias as int64, whether TFLM accumulates in int32) of a 16x8 CONV_2D /
+    FULLY_CONNECTED / DEPTHWISE_CONV_2D / TRANSPOSE_CONV (input k). TFLM
+    picks the arithmetic from the bias: an int64 bias, or none, runs an int64
+    accumulator requantized by MultiplyByQuantizedMultiplier on int64; an
+    int32 bias (CONV_2D, FULLY_CONNECTED: ``int32_path``) an int32
+    accumulator and the int32 (double rounding) requantization. Measured on
+    the ``tflite-micro`` interpreter (tests/test_16x8.py): without a bias
+    the int64 arithmetic (TFLM's source reads as if the int32 one, which
+    differs on 2 to 7% of values); DEPTHWISE_CONV_2D and TRANSPOSE_CONV
+    take an int32 bias for an int64 one (their output is garbage): refused."""
+    b = cx.const(k) if cx.tensor_index(k) >= 0 else None
     if b is None:
-        cx.unsupported("a 16x8 layer without a bias (TFLM runs it in int32 arithmetic)")
-    t = cx.loader.tensors[cx.tensor_index(k)]
-    kind = cx.loader.type_name(t.type)
-    if kind != "INT64":
-        cx.unsupported(f"a {kind} bias on a 16x8 layer (int64 expected)")
+        return np.zeros(n, np.int64), False
+    kind = cx.dtype(k)
+    if kind not in (("INT64", "INT32") if int32_path else ("INT64",)):
+        cx.unsupported(f"a {kind} bias on a 16x8 layer (int64{' or int32' if int32_path else ''} expected)")
     b = np.asarray(b, dtype=np.int64).reshape(-1)
     if b.size != n:
         cx.unsupported(f"a bias of {b.size} values for {n} channels")
-    return b
+    return b, kind == "INT32"
 
 
 def check_zero_points_16(cx, *tensors: str) -> None:
@@ -210,15 +214,30 @@ def check_zero_points_16(cx, *tensors: str) -> None:
             cx.unsupported(f"an int16 tensor with zero point {zp} (TFLM's 16x8 kernels require 0)")
 
 
-def check_16x8_requant(op_name: str, b_q: np.ndarray, depth: int, shift: np.ndarray) -> None:
-    """What TFLite's MultiplyByQuantizedMultiplier on int64 assumes (its
-    DCHECKs): |acc| < 2**47 (acc = bias + up to ``depth`` products
-    |x * w| <= 32768 * 128) and a shift of at most 7; mcugen's kernels
-    compute the same int64 product only under these bounds."""
+def check_16x8_requant(op_name: str, b_q: np.ndarray, depth: int, shift: np.ndarray, acc32: bool = False) -> None:
+    """What TFLite's 16x8 requantization assumes: on int64 (its DCHECKs)
+    |acc| < 2**47 (acc = bias + up to ``depth`` products |x * w| <= 32768 *
+    128) and a shift of at most 7; on int32 (``acc32``) the accumulator, and
+    it shifted left by a positive shift, within int32 (TFLM's C would
+    overflow). mcugen's kernels compute TFLM's value under these bounds."""
     bound = int(np.abs(np.asarray(b_q, dtype=np.int64)).max(initial=0)) + depth * 32768 * 128
+    if acc32:
+        if bound << max(int(np.max(shift, initial=0)), 0) > INT32_MAX:
+            raise ValueError(f"layer {op_name!r}: {depth} products per output could overflow TFLM's int32 "
+                             "accumulator (a 16x8 layer with an int32 bias, or none)")
+        return
     if bound >= 1 << 47:
         raise ValueError(f"layer {op_name!r}: its int64 accumulator could reach 2**47, beyond TFLite's "
                          "16x8 requantization")
     if np.any(np.asarray(shift) > 7):
         raise ValueError(f"layer {op_name!r}: a requantization multiplier of 2**7 or more (TFLite's 16x8 "
                          "requantization takes less)")
+
+
+def requantize_16x8(acc: np.ndarray, mult, shift, acc32: bool, lo: int, hi: int) -> np.ndarray:
+    """A 16x8 accumulator to int16: TFLite's MultiplyByQuantizedMultiplier on
+    int64, or on int32 where TFLM accumulates in int32; clamped."""
+    from ..rounding import multiply_by_quantized_multiplier, multiply_by_quantized_multiplier_64
+
+    f = multiply_by_quantized_multiplier if acc32 else multiply_by_quantized_multiplier_64
+    return np.clip(f(acc, np.asarray(mult, dtype=np.int64), np.asarray(shift, dtype=np.int64)), lo, hi).astype(np.int16)

@@ -5,7 +5,9 @@ int8 activations: TFLM's reference ConvPerChannel for int8. int16 activations
 (``reference_integer_ops/conv.h`` with an int64 bias): zero points 0, no
 input or output offset, acc = sum(x * w) + bias in int64, requantized by
 TFLite's ``MultiplyByQuantizedMultiplier(int64_t, ...)``
-(``multiply_by_quantized_multiplier_64``), clamped to the activation range."""
+(``multiply_by_quantized_multiplier_64``), clamped to the activation range;
+with an int32 bias in the file TFLM accumulates in int32 and requantizes with
+the int32 MultiplyByQuantizedMultiplier (``acc32``, ``common.bias_16x8``)."""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -14,7 +16,7 @@ from typing import ClassVar
 import numpy as np
 
 from ..ir import CArray, Op
-from ..rounding import multiply_by_quantized_multiplier_64, requantize
+from ..rounding import requantize
 from . import keras_layer, tflite_op
 from .activation import add_with_activation, keras_activation
 from .common import (
@@ -27,6 +29,7 @@ from .common import (
     fold_input_offset,
     padding_2d,
     quantize_weighted,
+    requantize_16x8,
     to_nhwc,
     windows,
 )
@@ -53,6 +56,7 @@ class Conv2D(Op):
     mult: np.ndarray | None = None
     shift: np.ndarray | None = None
     b_eff: np.ndarray | None = None  # int32 (COUT,): b_q with the input zero point folded in
+    acc32: bool = False  # 16x8 with an int32 bias or none: TFLM's int32 arithmetic (common.bias_16x8)
 
     @property
     def ksize(self):
@@ -79,7 +83,7 @@ class Conv2D(Op):
     def quantize(self, g):
         qi, _ = quantize_weighted(self, g, self.weights, axis=3)
         if self.int16(g):
-            check_16x8_requant(self.name, self.b_q, int(np.prod(self.w_q.shape[:3])), self.shift)
+            check_16x8_requant(self.name, self.b_q, int(np.prod(self.w_q.shape[:3])), self.shift, self.acc32)
             return
         w_sums = self.w_q.astype(np.int64).sum(axis=(0, 1, 2))
         self.b_eff = fold_input_offset(self.name, self.b_q, w_sums, qi.zero_point, int(np.prod(self.w_q.shape[:3])))
@@ -95,8 +99,7 @@ class Conv2D(Op):
         win = windows(x, self.ksize, self.strides, self.pads, 0, self.dilation)
         acc = np.tensordot(win, self.w_q.astype(np.int64).transpose(2, 0, 1, 3), axes=([3, 4, 5], [0, 1, 2]))
         acc = acc + self.b_q.astype(np.int64)
-        lo, hi = self.act_range(g)
-        y = np.clip(multiply_by_quantized_multiplier_64(acc, self.mult, self.shift), lo, hi).astype(np.int16)
+        y = requantize_16x8(acc, self.mult, self.shift, self.acc32, *self.act_range(g))
         return y.reshape((x.shape[0],) + g.shape(self.outputs[0]))
 
     def _forward_int8(self, g, xs):
@@ -157,7 +160,7 @@ class Conv2D(Op):
         if self.int16(g):
             return (f"mcg_conv2d_s16({head}, {ih}, {iw}, {ic}, {oh}, {ow}, {oc}, {kh}, {kw}, "
                     f"{self.strides[0]}, {self.strides[1]}, {self.pads[0][0]}, {self.pads[1][0]}, "
-                    f"{self.dilation[0]}, {self.dilation[1]}, {lo}, {hi});")
+                    f"{self.dilation[0]}, {self.dilation[1]}, {int(self.acc32)}, {lo}, {hi});")
         if self.pointwise:
             return f"mcg_dense_s8({head}, {oh * ow}, {ic}, {oc}, {tail}"
         scratch = c.scratch(self)
@@ -313,9 +316,9 @@ def from_tflite(cx):
     w_q = np.ascontiguousarray(w.transpose(1, 2, 3, 0))  # (KH, KW, CIN, COUT)
     if is_int16(cx.g, src):
         check_zero_points_16(cx, src, cx.output)
-        b = bias_16x8(cx, 2, cout)
+        b, acc32 = bias_16x8(cx, 2, cout)
     else:
-        b = cx.bias(2, cout)
+        b, acc32 = cx.bias(2, cout), False
     weights, bias, b_q = from_file(w_q, scales, b, cx.g.q(src).scale, cout)
     op = Conv2D(
         name=cx.name,
@@ -330,5 +333,6 @@ def from_tflite(cx):
         w_q=w_q,
         w_scales=scales,
         b_q=b_q,
+        acc32=acc32,
     )
     cx.add(op)

@@ -14,7 +14,7 @@ from typing import ClassVar
 import numpy as np
 
 from ..ir import CArray, Op
-from ..rounding import multiply_by_quantized_multiplier_64, quantize_multiplier, requantize
+from ..rounding import quantize_multiplier, requantize
 from . import keras_layer, tflite_op
 from .activation import add_with_activation, keras_activation
 from .common import (
@@ -25,6 +25,7 @@ from .common import (
     from_file,
     is_int16,
     quantize_weighted,
+    requantize_16x8,
 )
 
 
@@ -42,6 +43,7 @@ class Dense(Op):
     mult: np.ndarray | None = None
     shift: np.ndarray | None = None
     b_eff: np.ndarray | None = None  # int32 (OUT,): b_q with the input zero point folded in
+    acc32: bool = False  # 16x8 with an int32 bias or none: TFLM's int32 arithmetic (common.bias_16x8)
 
     def forward_float(self, g, xs):
         y = xs[0].astype(np.float64) @ self.weights.astype(np.float64)
@@ -55,7 +57,7 @@ class Dense(Op):
     def quantize(self, g):
         qi, _ = quantize_weighted(self, g, self.weights, axis=1)
         if self.int16(g):
-            check_16x8_requant(self.name, self.b_q, self.w_q.shape[0], self.shift)
+            check_16x8_requant(self.name, self.b_q, self.w_q.shape[0], self.shift, self.acc32)
             return
         w_sums = self.w_q.astype(np.int64).sum(axis=0)
         self.b_eff = fold_input_offset(self.name, self.b_q, w_sums, qi.zero_point, self.w_q.shape[0])
@@ -64,8 +66,7 @@ class Dense(Op):
         if not self.int16(g):
             return self._forward_int8(g, xs)
         acc = xs[0].astype(np.int64) @ self.w_q.astype(np.int64) + self.b_q.astype(np.int64)
-        lo, hi = self.act_range(g)
-        return np.clip(multiply_by_quantized_multiplier_64(acc, self.mult, self.shift), lo, hi).astype(np.int16)
+        return requantize_16x8(acc, self.mult, self.shift, self.acc32, *self.act_range(g))
 
     def _forward_int8(self, g, xs):
         qi, qo = g.q(self.inputs[0]), g.q(self.outputs[0])
@@ -96,7 +97,7 @@ class Dense(Op):
             return (
                 f"mcg_conv2d_s16({c.tensor(self.inputs[0])}, {c.tensor(self.outputs[0])}, "
                 f"{c.const(self, 'w')}, {bias}, {c.const(self, 'm')}, {c.const(self, 's')}, "
-                f"1, {rows}, {n_in}, 1, {rows}, {n_out}, 1, 1, 1, 1, 0, 0, 1, 1, {lo}, {hi});"
+                f"1, {rows}, {n_in}, 1, {rows}, {n_out}, 1, 1, 1, 1, 0, 0, 1, 1, {int(self.acc32)}, {lo}, {hi});"
             )
         return (
             f"mcg_dense_s8({c.tensor(self.inputs[0])}, {c.tensor(self.outputs[0])}, "
@@ -146,8 +147,8 @@ class FullyConnected(Dense):
 
 @tflite_op("FULLY_CONNECTED", options="FullyConnectedOptions", int16=True)
 def from_tflite(cx):
-    """FULLY_CONNECTED: weights [OUT, IN] int8, optional int32 bias (int64
-    for int16 activations, required: TFLM runs 16x8 without one in int32); the input
+    """FULLY_CONNECTED: weights [OUT, IN] int8, optional int32 bias (int64 or
+    int32 for int16 activations: ``common.bias_16x8``); the input
     is read as rows of IN values whatever its shape."""
     src = cx.input(0)
     opts = cx.options
@@ -168,9 +169,9 @@ def from_tflite(cx):
         src = src2
     if is_int16(cx.g, src):
         check_zero_points_16(cx, src, cx.output)
-        b = bias_16x8(cx, 2, n_out)
+        b, acc32 = bias_16x8(cx, 2, n_out)
     else:
-        b = cx.bias(2, n_out)
+        b, acc32 = cx.bias(2, n_out), False
     weights, bias, b_q = from_file(np.ascontiguousarray(w.T), scales, b, cx.g.q(src).scale, n_out)
     keep = bool(getattr(opts, "keepNumDims", False)) if opts is not None else False
     cx.set_output_shape(tuple(cx.tshape(0)[:-1]) + (n_out,) if keep else (size // n_in, n_out))
@@ -185,6 +186,7 @@ def from_tflite(cx):
         w_scales=scales,
         b_q=b_q,
         per_tensor=scales_in_file == 1,
+        acc32=acc32,
     )
     out_size = cx.g.tensors[op.outputs[0]].size
     if out_size != size // n_in * n_out:

@@ -14,7 +14,7 @@ from typing import ClassVar
 import numpy as np
 
 from ..ir import CArray, Op
-from ..rounding import multiply_by_quantized_multiplier_64, requantize
+from ..rounding import requantize
 from . import keras_layer, tflite_op
 from .activation import add_with_activation, keras_activation
 from .common import (
@@ -26,6 +26,7 @@ from .common import (
     is_int16,
     fold_input_offset,
     quantize_weighted,
+    requantize_16x8,
     to_nhwc,
     windows,
 )
@@ -60,6 +61,7 @@ class DepthwiseConv2D(Op):
     mult: np.ndarray | None = None
     shift: np.ndarray | None = None
     b_eff: np.ndarray | None = None  # int32 (COUT,): b_q with the input zero point folded in
+    acc32: bool = False  # 16x8 with an int32 bias or none: TFLM's int32 arithmetic (common.bias_16x8)
 
     @property
     def multiplier(self) -> int:
@@ -100,7 +102,7 @@ class DepthwiseConv2D(Op):
         kh, kw, cin, dm = self.weights.shape
         qi, _ = quantize_weighted(self, g, self.weights.reshape(kh, kw, cin * dm), axis=2)
         if self.int16(g):
-            check_16x8_requant(self.name, self.b_q, kh * kw, self.shift)
+            check_16x8_requant(self.name, self.b_q, kh * kw, self.shift, self.acc32)
             return
         w_sums = self.w_q.astype(np.int64).sum(axis=(0, 1))
         self.b_eff = fold_input_offset(self.name, self.b_q, w_sums, qi.zero_point, kh * kw)
@@ -115,8 +117,7 @@ class DepthwiseConv2D(Op):
         win = windows(x, (kh, kw), self.strides, self.pads, 0, self.dilation)
         acc = np.einsum("nhwcij,ijcm->nhwcm", win, self.w_q.astype(np.int64).reshape(kh, kw, cout // dm, dm))
         acc = acc.reshape(acc.shape[:3] + (cout,)) + self.b_q.astype(np.int64)
-        lo, hi = self.act_range(g)
-        y = np.clip(multiply_by_quantized_multiplier_64(acc, self.mult, self.shift), lo, hi).astype(np.int16)
+        y = requantize_16x8(acc, self.mult, self.shift, self.acc32, *self.act_range(g))
         return y.reshape((x.shape[0],) + g.shape(self.outputs[0]))
 
     def _forward_int8(self, g, xs):
@@ -155,7 +156,7 @@ class DepthwiseConv2D(Op):
                 f"{c.const(self, 'w')}, {bias}, {c.const(self, 'm')}, {c.const(self, 's')}, "
                 f"{ih}, {iw}, {ic}, {oh}, {ow}, {oc}, {kh}, {kw}, {self.strides[0]}, {self.strides[1]}, "
                 f"{self.pads[0][0]}, {self.pads[1][0]}, {self.dilation[0]}, {self.dilation[1]}, "
-                f"{self.multiplier}, {lo}, {hi});"
+                f"{self.multiplier}, {int(self.acc32)}, {lo}, {hi});"
             )
         if self.dilated:
             return (
@@ -251,9 +252,9 @@ def from_tflite(cx):
     w_q = np.ascontiguousarray(w[0])  # (KH, KW, COUT)
     if is_int16(cx.g, src):
         check_zero_points_16(cx, src, cx.output)
-        b = bias_16x8(cx, 2, cout)
+        b, acc32 = bias_16x8(cx, 2, cout, int32_path=False)
     else:
-        b = cx.bias(2, cout)
+        b, acc32 = cx.bias(2, cout), False
     weights, bias, b_q = from_file(w_q, scales, b, cx.g.q(src).scale, cout)
     op = DepthwiseConv2D(
         name=cx.name,
@@ -268,5 +269,6 @@ def from_tflite(cx):
         w_q=w_q,
         w_scales=scales,
         b_q=b_q,
+        acc32=acc32,
     )
     cx.add(op)

@@ -237,7 +237,7 @@ def from_tflite(cx):
     if is_int16(cx.g, src):
         check_zero_points_16(cx, src, dst)
         # TFLM's int16 TRANSPOSE_CONV runs in int64 with or without a bias
-        b = bias_16x8(cx, 3, cout) if cx.tensor_index(3) >= 0 else np.zeros(cout, np.int64)
+        b, _ = bias_16x8(cx, 3, cout, int32_path=False)
     else:
         b = cx.bias(3, cout) if cx.n_inputs() > 3 else None
     weights, bias, b_q = from_file(np.moveaxis(w, 0, -1), scales, b, cx.g.q(src).scale, cout)

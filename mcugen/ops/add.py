@@ -41,6 +41,7 @@ class Add(Op):
     factor: float = 1.0  # the output is factor * (a + b): 1/n for an Average of n
     # ((mult, shift) of input 1, of input 2, of the output), from quantize().
     params: tuple | None = None
+    wide: bool = False  # int16 tensors (set by quantize)
 
     def computed_shape(self, g):
         return output_shape([g.shape(t) for t in self.inputs], g.shape(self.outputs[0]))
@@ -51,6 +52,7 @@ class Add(Op):
         return self.apply_float_activation(y).reshape((len(y),) + g.shape(self.outputs[0]))
 
     def quantize(self, g):
+        self.wide = is_int16(g, self.outputs[0])
         s1, s2 = float(g.q(self.inputs[0]).scale), float(g.q(self.inputs[1]).scale)
         so = float(g.q(self.outputs[0]).scale)
         twice_max = 2.0 * max(s1, s2)
@@ -74,6 +76,15 @@ class Add(Op):
 
     def kernels(self, g):
         return ["add_s16" if is_int16(g, self.outputs[0]) else "add"]
+
+    def requant_bounds(self) -> list[tuple[int, int]]:
+        """(largest |value| requantized, shift) of each requantization, for
+        the int32 check in mcugen/limits.py: (x + offset) << left_shift, and
+        the sum of the two rescaled halves."""
+        (_, s1), (_, s2), (_, so) = self.params
+        if self.wide:  # |x| <= 65535 after the offset, << 15; each rescaled value at most half of it
+            return [(65535 << 15, s1), (65535 << 15, s2), ((65535 << 15) + 2, so)]
+        return [(255 << LEFT_SHIFT, s1), (255 << LEFT_SHIFT, s2), (2 * (255 << LEFT_SHIFT) + 2, so)]
 
     def c_call(self, g, c):
         (m1, s1), (m2, s2), (mo, so) = self.params

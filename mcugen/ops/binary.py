@@ -51,6 +51,7 @@ class Binary(Op):
     fn: str  # "mul", "sub" or "squared_difference"
     # mul: ((m, s),); sub, squared_difference: ((m1, s1), (m2, s2), (mo, so))
     params: tuple | None = None
+    wide: bool = False  # int16 tensors (set by quantize)
 
     @property
     def kernel(self) -> str:
@@ -71,6 +72,7 @@ class Binary(Op):
         return self._out(g, self.apply_float_activation(y))
 
     def quantize(self, g):
+        self.wide = is_int16(g, self.outputs[0])
         s1, s2, so = (g.q(t).scale for t in (*self.inputs, self.outputs[0]))
         if self.fn == "mul":
             self.params = (quantize_multiplier(float(s1) * float(s2) / float(so)),)
@@ -131,8 +133,10 @@ class Binary(Op):
         """(largest |value| requantized, shift) of each requantization, for
         the int32 check in mcugen/limits.py."""
         if self.fn == "mul":
-            return [(255 * 255, self.params[0][1])]
+            return [((1 << 30) if self.wide else 255 * 255, self.params[0][1])]
         (_, s1), (_, s2), (_, so) = self.params
+        if self.wide:  # sub: as add_s16
+            return [(65535 << 15, s1), (65535 << 15, s2), ((65535 << 15) + 2, so)]
         if self.fn == "sub":
             return [(255 << LEFT_SHIFT, s1), (255 << LEFT_SHIFT, s2), (2 * (255 << LEFT_SHIFT) + 2, so)]
         return [(255 << SQDIFF_SHIFT, s1), (255 << SQDIFF_SHIFT, s2), ((255 << SQDIFF_SHIFT) ** 2, so)]

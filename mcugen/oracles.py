@@ -71,6 +71,8 @@ class _Feeder:
         self.out_float = tm.outputs_float or [tm.output_is_float]
 
     def feed(self, k: int, xq1: np.ndarray, shape) -> np.ndarray:
+        if k in self.tm.fixed_inputs:  # an input the C ignores (TRANSPOSE_CONV's output shape)
+            return self.tm.fixed_inputs[k].reshape(shape)
         if self.in_float[k]:
             return self.in_q[k].dequantize(xq1).astype(np.float32).reshape(shape)
         return np.asarray(xq1).astype(self.in_types[k]).reshape(shape)
@@ -119,7 +121,10 @@ def run_litert(tm: TFLiteModel, xq, tensors: list[int] = (), resolver: str = "re
     for n in range(len(xs[0])):
         for k, d in enumerate(din):
             it.set_tensor(d["index"], feeder.feed(k, xs[k][n], d["shape"]))
-        it.invoke()
+        try:
+            it.invoke()
+        except RuntimeError as e:
+            raise McugenError(f"LiteRT cannot run the model: {one_line(e)}") from None
         for k, d in enumerate(dout):
             outs[k].append(feeder.output(k, it.get_tensor(d["index"])))
         for i in tensors:

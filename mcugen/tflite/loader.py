@@ -65,6 +65,10 @@ class TFLiteModel:
     output_indices: list[int] = field(default_factory=list)
     inputs_float: list[bool] = field(default_factory=list)
     outputs_float: list[bool] = field(default_factory=list)
+    # Input k (file order) -> the value it must hold for the interpreters:
+    # TRANSPOSE_CONV's output shape, an input the C ignores (as TFLM does)
+    # but LiteRT reads.
+    fixed_inputs: dict[int, np.ndarray] = field(default_factory=dict)
 
 
 class Loader(TFLiteFile):
@@ -136,6 +140,11 @@ class Loader(TFLiteFile):
         return (self.type_name(self.tensors[i].type) == "INT32" and bool(readers)
                 and all(names[k] == "TRANSPOSE_CONV" and ins.index(i) == 0 and ins.count(i) == 1
                         for k, ins in readers))
+
+    def transpose_conv_shape(self, i: int) -> np.ndarray:
+        """The output shape TRANSPOSE_CONV reads from input i: its output's."""
+        op = next(op for op in self.ops if op.inputs is not None and len(op.inputs) and int(op.inputs[0]) == i)
+        return np.asarray(self.full_shape(int(op.outputs[0])), dtype=np.int32)
 
     def ignored_tensor(self, i: int) -> str:
         name = self.tensor_names[i]
@@ -223,8 +232,13 @@ class Loader(TFLiteFile):
                 raise UnsupportedLayer(f"{self.where}: TFLite op #{k} {names[k]} is only supported on the "
                                        "model's output")
         check_ops(self, names, inner)
-        for i in ir_ins:
-            self.g.inputs.append(self.ignored_tensor(i) if self.ignored_input(i, names) else self.ir_tensor(i))
+        fixed = {}
+        for k, i in enumerate(ir_ins):
+            if self.ignored_input(i, names):
+                self.g.inputs.append(self.ignored_tensor(i))
+                fixed[k] = self.transpose_conv_shape(i)
+            else:
+                self.g.inputs.append(self.ir_tensor(i))
         signature = self.signature_names()
         self.g.input_names = [signature.get(i) or io_name(self.tname(i), "input", k) for k, i in enumerate(file_ins)]
         self.g.output_names = [signature.get(i) or io_name(self.tname(i), "output", k)
@@ -264,7 +278,7 @@ class Loader(TFLiteFile):
                 raise McugenError(f"{self.where}: {shown(naming_layer(op.name, e))[:240]}") from None
         tensor_index = {name: i for i, name in self.ir_names.items() if name in self.g.tensors}
         return TFLiteModel(self.g, bytes(self.data), tensor_index, dict(self.op_info), file_ins[0], file_outs[0],
-                           ins_float[0], outs_float[0], names, file_ins, file_outs, ins_float, outs_float)
+                           ins_float[0], outs_float[0], names, file_ins, file_outs, ins_float, outs_float, fixed)
 
     def signature_names(self) -> dict[int, str]:
         """Tensor index -> its key in the file's signature of subgraph 0 (the

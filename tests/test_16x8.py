@@ -8,11 +8,13 @@ none inside a 16x8 model: made by editing a converted one). Each is read back
 by mcugen and run on int16 inputs (random, the extremes, alternating) by the
 generated C on the host (ASan/UBSan), which must equal mcugen's numpy
 reference on every layer, and by the ``tflite-micro`` interpreter, whose
-output bytes must be the same."""
+output bytes must be the same. The same source compiles warning-free for
+AVR (avr-gcc, ATmega328P) and Cortex-M4 (arm-none-eabi-gcc)."""
 from __future__ import annotations
 
 import contextlib
 import io
+import subprocess
 
 import numpy as np
 import pytest
@@ -102,7 +104,18 @@ def tflm_rows(data: bytes, x: np.ndarray) -> np.ndarray:
     return np.stack(ys)
 
 
-def host_matches_reference_and_tflm(data: bytes, name: str, dtype=np.int16):
+CROSS = (["avr-gcc", "-mmcu=atmega328p"], ["arm-none-eabi-gcc", "-mcpu=cortex-m4", "-mthumb"])
+
+
+def cross_compiles(cm, folder) -> None:
+    cm.write(folder)
+    for cc in CROSS:
+        r = subprocess.run([*cc, "-std=c99", "-Os", "-Wall", "-Wextra", "-Werror", "-c", "-I", str(folder),
+                            str(folder / f"{cm.name}.c"), "-o", str(folder / "model.o")], capture_output=True, text=True)
+        assert r.returncode == 0, f"{cc[0]}: {r.stderr[:800]}"
+
+
+def host_matches_reference_and_tflm(data: bytes, name: str, dtype=np.int16, folder=None):
     from mcugen.emit import render
     from mcugen.host import run_host
     from mcugen.reference import run_int
@@ -112,19 +125,22 @@ def host_matches_reference_and_tflm(data: bytes, name: str, dtype=np.int16):
     g = tm.graph
     x = rows(g.input.shape, dtype)
     ref = run_int(g, x)
-    host = run_host(g, render(g, name), x, sanitize=True)
+    cm = render(g, name)
+    host = run_host(g, cm, x, sanitize=True)
     for op, got in zip(g.ops, host.layers):
         assert np.array_equal(got, ref[op.outputs[0]]), f"C differs from the reference at {op.name!r}"
     ours = np.asarray(host.outputs).reshape(len(x), -1)
     theirs = tflm_rows(data, x)
     assert ours.dtype == theirs.dtype, (ours.dtype, theirs.dtype)
     assert np.array_equal(ours, theirs), f"differs from TFLM on {np.mean(ours != theirs):.2%} of values"
+    if folder is not None:
+        cross_compiles(cm, folder)
     return tm
 
 
 @pytest.mark.parametrize("case", sorted(CASES))
-def test_16x8_op_matches_tflm(case, keras, layers):
-    tm = host_matches_reference_and_tflm(convert_16x8(keras, case), case)
+def test_16x8_op_matches_tflm(case, keras, layers, tmp_path):
+    tm = host_matches_reference_and_tflm(convert_16x8(keras, case), case, folder=tmp_path)
     assert any(tm.graph.tensors[t].dtype == "int16" for t in tm.graph.inputs)
 
 
@@ -151,9 +167,10 @@ def quantize_model(keras, src: str, dst: str) -> bytes:
 
 
 @pytest.mark.parametrize("src, dst", [("INT8", "INT16"), ("INT16", "INT8"), ("INT16", "INT16")])
-def test_quantize_16x8_matches_tflm(src, dst, keras, layers):
+def test_quantize_16x8_matches_tflm(src, dst, keras, layers, tmp_path):
     data = quantize_model(keras, src, dst)
-    tm = host_matches_reference_and_tflm(data, f"quantize_{src}_{dst}".lower(), np.int16 if src == "INT16" else np.int8)
+    tm = host_matches_reference_and_tflm(data, f"quantize_{src}_{dst}".lower(), np.int16 if src == "INT16" else np.int8,
+                                         folder=tmp_path)
     assert [op.kind for op in tm.graph.ops] == ["lut"]
 
 
@@ -170,8 +187,8 @@ def int32_bias(data: bytes) -> bytes:
 
 
 @pytest.mark.parametrize("case", ["conv2d_same_relu", "dense_relu"])
-def test_16x8_int32_bias_matches_tflm(case, keras, layers):
-    tm = host_matches_reference_and_tflm(int32_bias(convert_16x8(keras, case)), f"{case}_b32")
+def test_16x8_int32_bias_matches_tflm(case, keras, layers, tmp_path):
+    tm = host_matches_reference_and_tflm(int32_bias(convert_16x8(keras, case)), f"{case}_b32", folder=tmp_path)
     assert tm.graph.ops[0].acc32
 
 

@@ -121,3 +121,17 @@ def test_compare_meets_its_target(model):
     c = run_compare(p, n=3, sanitize=True)
     assert c.ok and not c.unchecked, c.notes
     assert c.oracles["tflm"].identical_bytes_ratio == 1.0
+
+
+@pytest.mark.parametrize("model", ["quantize/quantize0", "quantize/quantize1", "transpose_conv/transpose_conv4",
+                                   "sub/sub0", "leaky_relu/leaky_relu0", "strided_slice/strided_slice0"])
+def test_cross_compiles(model, tmp_path):
+    """The int32 edges, the gathered int64 TRANSPOSE_CONV, a broadcast SUB,
+    LEAKY_RELU and a strided copy build warning-free for AVR and Cortex-M4
+    (the other 16x8 kernels: tests/test_16x8.py)."""
+    from mcugen.emit import render
+    from mcugen.tflite.loader import graph_from_tflite
+    from test_16x8 import cross_compiles
+
+    path = SEANET / f"{model}.tflite"
+    cross_compiles(render(graph_from_tflite(path.read_bytes(), path.stem).graph, path.stem), tmp_path)

@@ -61,7 +61,17 @@ def layers(keras):
     return L
 
 
+_CONVERTED: dict[str, bytes] = {}
+
+
 def convert_16x8(keras, case: str) -> bytes:
+    """The case's .tflite (converted once per process: several tests edit it)."""
+    if case not in _CONVERTED:
+        _CONVERTED[case] = _convert_16x8(keras, case)
+    return _CONVERTED[case]
+
+
+def _convert_16x8(keras, case: str) -> bytes:
     from conftest import randomize
     from mcugen.oracles import import_tf
 

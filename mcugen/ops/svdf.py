@@ -147,8 +147,9 @@ class Svdf(Op):
     def c_call(self, g, c):
         batch = g.tensors[self.inputs[0]].size // self.n_in
         bias = c.const(self, "b") if self.bias is not None else "NULL"
+        fn = "mcg_svdf_s16" if self.w_time.dtype == np.int16 else "mcg_svdf_s8"
         return (
-            f"mcg_{'svdf_s16' if self.stem() == 'svdf_s16' else 'svdf_s8'}({c.tensor(self.inputs[0])}, {c.tensor(self.state)}, {c.tensor(self.outputs[0])}, "
+            f"{fn}({c.tensor(self.inputs[0])}, {c.tensor(self.state)}, {c.tensor(self.outputs[0])}, "
             f"{c.const(self, 'wf')}, {c.const(self, 'wt')}, {bias}, "
             f"{batch}, {self.n_in}, {self.n_filter}, {self.n_memory}, {self.rank}, "
             f"{g.q(self.inputs[0]).zero_point}, {g.q(self.state).zero_point}, {g.q(self.outputs[0]).zero_point}, "
@@ -165,3 +166,72 @@ class Svdf(Op):
     def describe(self):
         wt = "int16" if self.w_time.dtype == np.int16 else "int8"
         return f"{self.n_in}->{self.n_unit} rank {self.rank} memory {self.n_memory} ({wt} state)"
+
+
+def _per_tensor_scale(cx, k: int, what: str) -> float:
+    scales, zps, _ = cx.quant(k)
+    if len(scales) != 1:
+        cx.unsupported(f"{what} with {len(scales)} scales (TFLM's SVDF takes one scale per tensor)")
+    if np.any(zps != 0):
+        cx.unsupported(f"{what} with a non-zero zero point (TFLM's SVDF ignores it)")
+    return float(scales[0])
+
+
+@tflite_op("SVDF", options="SVDFOptions", options_required=True)
+def from_tflite(cx):
+    """SVDF: input [batch, n_in] int8, feature weights [n_filter, n_in] int8,
+    time weights [n_filter, n_memory] int8 or int16, bias [n_filter / rank]
+    int32 or absent, state [batch, n_filter * n_memory] variable, of the time
+    weights' type (TFLM reads the state as that type), output
+    [batch, n_filter / rank] int8."""
+    if cx.n_inputs() != 5:
+        cx.unsupported(f"{cx.n_inputs()} inputs (5 expected: input, weights, time weights, bias, state)")
+    rank = int(cx.options.rank or 0)
+    cx.require_int8(0)
+    x = cx.input(0)
+    batch_in = cx.tshape(0)
+    if len(batch_in) != 2:
+        cx.unsupported(f"an input of shape {batch_in} ([batch, n_in] expected)")
+    n_batch, n_in = batch_in
+    cx.require_int8(1)
+    wf = np.asarray(cx.const(1), dtype=np.int8)
+    wt_type = cx.loader.type_name(cx.loader.tensors[cx.tensor_index(2)].type)
+    if wt_type not in ("INT8", "INT16"):
+        cx.unsupported(f"time weights of type {wt_type} (int8 or int16 expected)")
+    wt = np.asarray(cx.const(2), dtype=np.int16 if wt_type == "INT16" else np.int8)
+    if wf.ndim != 2 or wt.ndim != 2 or wf.shape[1] != n_in or wt.shape[0] != wf.shape[0]:
+        cx.unsupported(f"weights of shapes {wf.shape} and {wt.shape} for an input of {n_in} values")
+    n_filter, n_memory = wt.shape
+    if rank < 1 or n_filter % rank:
+        cx.unsupported(f"rank {rank} for {n_filter} filters (a divisor of the filter count expected)")
+    units = n_filter // rank
+    i_state = cx.tensor_index(4)
+    if i_state < 0 or cx.is_const(4) or not cx.loader.tensors[i_state].isVariable:
+        cx.unsupported("a state (input 4) that is not a variable tensor")
+    st_type = cx.loader.type_name(cx.loader.tensors[i_state].type)
+    if st_type != wt_type:
+        cx.unsupported(f"a {st_type.lower()} state with {wt_type.lower()} time weights (TFLM reads the state "
+                       "as the time weights' type)")
+    if cx.loader.full_shape(i_state) != (n_batch, n_filter * n_memory):
+        cx.unsupported(f"a state of shape {cx.loader.full_shape(i_state)} "
+                       f"({(n_batch, n_filter * n_memory)} expected)")
+    state = cx.loader.ir_tensor(i_state)
+    feature_scale = _per_tensor_scale(cx, 1, "feature weights")
+    time_scale = _per_tensor_scale(cx, 2, "time weights")
+    bias = cx.bias(3, units)
+    q_state = cx.tensor_qparams(4)
+    if bias is not None:
+        b_scale = float(cx.quant(3)[0][0])
+        want = float(np.float32(q_state.scale) * np.float32(time_scale))
+        if abs(b_scale - want) >= 1e-5:  # TFLM's Prepare refuses it
+            cx.unsupported(f"a bias scale of {b_scale:g} (state scale x time weights scale = {want:g} expected)")
+    out_type = cx.loader.type_name(cx.loader.tensors[int(cx.op.outputs[0])].type)
+    if out_type != "INT8":
+        cx.unsupported(f"a {out_type.lower()} output (int8 expected)")
+    cx.set_output_shape((n_batch, units))
+    # The options' activation is kept for the report: TFLM's integer kernel
+    # applies none (see the module's docstring).
+    fused = cx.loader.activation_names.get(int(getattr(cx.options, "fusedActivationFunction", 0) or 0))
+    cx.add(Svdf(name=cx.name, inputs=[x, state], outputs=[cx.output], w_feature=wf, w_time=wt, bias=bias,
+                rank=rank, feature_scale=feature_scale, time_scale=time_scale,
+                fused=None if fused in (None, "NONE") else fused.lower()))

@@ -160,3 +160,54 @@ def test_state_carries_and_reset_restarts():
     twice = np.concatenate([xq[:1], xq[:1]])
     y = run_int(g, twice)[g.outputs[0]]
     assert not np.array_equal(y[0], y[1]), "the same input twice gave the same output: no state"
+
+
+def _edit(data: bytes, change) -> bytes:
+    return edit_tflite(data, lambda S, m, sg: change(S, sg))
+
+
+@pytest.mark.parametrize("what, change, words", [
+    ("int16 state, int8 time weights", lambda S, sg: setattr(sg.tensors[4], "type", S.TensorType.INT16),
+     ["int16 state with int8 time weights"]),
+    ("time weights zero point", lambda S, sg: setattr(sg.tensors[2].quantization, "zeroPoint", [3]),
+     ["time weights with a non-zero zero point"]),
+    ("bias scale", lambda S, sg: setattr(sg.tensors[3].quantization, "scale", [1.0]),
+     ["bias scale"]),
+    ("per-channel feature weights", lambda S, sg: setattr(sg.tensors[1].quantization, "scale", [0.01] * 8),
+     ["feature weights with 8 scales"]),
+    ("rank", lambda S, sg: setattr(sg.operators[0].builtinOptions, "rank", 3),
+     ["rank 3 for 8 filters"]),
+])
+def test_refusals_name_svdf_and_the_limit(what, change, words):
+    with pytest.raises(UnsupportedLayer) as e:
+        graph_from_tflite(_edit(svdf_file(), change), "bad", "bad")
+    msg = str(e.value)
+    assert "SVDF" in msg and all(w in msg for w in words) and "\n" not in msg, msg
+
+
+# --- TFLM's keyword benchmark model -----------------------------------------------
+
+def _keyword_layer(k: int) -> bytes:
+    """The keyword model cut down to its k-th SVDF operator (its own weights,
+    scales and state), its input and output made the model's."""
+    def change(S, m, sg):
+        svdfs = [op for op in sg.operators if m.operatorCodes[op.opcodeIndex].builtinCode == S.BuiltinOperator.SVDF]
+        op = svdfs[k]
+        sg.operators, sg.inputs, sg.outputs = [op], [op.inputs[0]], [op.outputs[0]]
+        m.signatureDefs = []
+
+    return edit_tflite(KEYWORD.read_bytes(), change)
+
+
+@skip_unless_data(TFLM_DIR)
+@pytest.mark.parametrize("k", range(7))
+def test_keyword_svdf_layer_alone_matches_tflm(k):
+    """Each SVDF of the keyword model with its real weights and scales, alone,
+    on random int8 sequences (in the whole model the scrambled weights
+    saturate every layer after the first: here each layer sees varied input)."""
+    tm = graph_from_tflite(_keyword_layer(k), f"kw{k}", f"keyword SVDF {k}")
+    g = tm.graph
+    assert [op.kind for op in g.ops] == ["svdf"]
+    xq = sequence(g.input.shape, n=16, seed=k)
+    ours = host_matches_reference(tm, xq, f"kw{k}")
+    assert np.array_equal(ours, run_oracle("tflm", tm, xq).outputs), f"keyword SVDF {k} differs from TFLM"

@@ -77,7 +77,7 @@ def svdf_file(n_in=12, n_filter=8, memory=5, rank=1, bias=True, relu=True, state
     wf_scale, wt_scale = f32(0.01), f32(0.5 / hi)
     # |feature dot product| ~ 75 * 75 * sqrt(n_in): a third of the state's range
     st_scale = f32(in_q[0] * wf_scale * 75 * 75 * np.sqrt(n_in) / (hi / 3) / saturate)
-    out_scale = f32(st_scale * wt_scale * (hi / 3) * (hi / 2) * np.sqrt(rank * memory) / 40 / saturate)
+    out_scale = f32(st_scale * wt_scale * (hi / 3) * (hi / 2) * np.sqrt(rank * memory) / 40 * saturate ** 0.5)
     x = add("input", (batch, n_in), T.INT8, *in_q)
     wf = add("weights_feature", (n_filter, n_in), T.INT8, wf_scale, 0,
              rng.integers(-127, 128, (n_filter, n_in)).astype(np.int8))

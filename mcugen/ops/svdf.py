@@ -177,7 +177,7 @@ def _per_tensor_scale(cx, k: int, what: str) -> float:
     return float(scales[0])
 
 
-@tflite_op("SVDF", options="SVDFOptions", options_required=True)
+@tflite_op("SVDF", options="SVDFOptions", options_required=True, int16=True)
 def from_tflite(cx):
     """SVDF: input [batch, n_in] int8, feature weights [n_filter, n_in] int8,
     time weights [n_filter, n_memory] int8 or int16, bias [n_filter / rank]
@@ -195,7 +195,7 @@ def from_tflite(cx):
     n_batch, n_in = batch_in
     cx.require_int8(1)
     wf = np.asarray(cx.const(1), dtype=np.int8)
-    wt_type = cx.loader.type_name(cx.loader.tensors[cx.tensor_index(2)].type)
+    wt_type = cx.dtype(2)
     if wt_type not in ("INT8", "INT16"):
         cx.unsupported(f"time weights of type {wt_type} (int8 or int16 expected)")
     wt = np.asarray(cx.const(2), dtype=np.int16 if wt_type == "INT16" else np.int8)
@@ -205,17 +205,15 @@ def from_tflite(cx):
     if rank < 1 or n_filter % rank:
         cx.unsupported(f"rank {rank} for {n_filter} filters (a divisor of the filter count expected)")
     units = n_filter // rank
+    state = cx.variable(4)
     i_state = cx.tensor_index(4)
-    if i_state < 0 or cx.is_const(4) or not cx.loader.tensors[i_state].isVariable:
-        cx.unsupported("a state (input 4) that is not a variable tensor")
-    st_type = cx.loader.type_name(cx.loader.tensors[i_state].type)
+    st_type = cx.dtype(4)
     if st_type != wt_type:
         cx.unsupported(f"a {st_type.lower()} state with {wt_type.lower()} time weights (TFLM reads the state "
                        "as the time weights' type)")
     if cx.loader.full_shape(i_state) != (n_batch, n_filter * n_memory):
         cx.unsupported(f"a state of shape {cx.loader.full_shape(i_state)} "
                        f"({(n_batch, n_filter * n_memory)} expected)")
-    state = cx.loader.ir_tensor(i_state)
     feature_scale = _per_tensor_scale(cx, 1, "feature weights")
     time_scale = _per_tensor_scale(cx, 2, "time weights")
     bias = cx.bias(3, units)
@@ -225,7 +223,7 @@ def from_tflite(cx):
         want = float(np.float32(q_state.scale) * np.float32(time_scale))
         if abs(b_scale - want) >= 1e-5:  # TFLM's Prepare refuses it
             cx.unsupported(f"a bias scale of {b_scale:g} (state scale x time weights scale = {want:g} expected)")
-    out_type = cx.loader.type_name(cx.loader.tensors[int(cx.op.outputs[0])].type)
+    out_type = cx.output_dtype()
     if out_type != "INT8":
         cx.unsupported(f"a {out_type.lower()} output (int8 expected)")
     cx.set_output_shape((n_batch, units))

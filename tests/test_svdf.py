@@ -211,3 +211,23 @@ def test_keyword_svdf_layer_alone_matches_tflm(k):
     xq = sequence(g.input.shape, n=16, seed=k)
     ours = host_matches_reference(tm, xq, f"kw{k}")
     assert np.array_equal(ours, run_oracle("tflm", tm, xq).outputs), f"keyword SVDF {k} differs from TFLM"
+
+
+@skip_unless_data(TFLM_DIR)
+@pytest.mark.parametrize("scale, depth", [(0.06996273, 2), (0.02, 12), (0.2, 7), (1.3, 5)])
+def test_keyword_softmax_int8_to_int16_matches_tflm(scale, depth):
+    """The keyword model's last SOFTMAX (int8 in, int16 out) alone, with other
+    input scales and depths: every input byte pattern of 300 random rows."""
+    def change(S, m, sg):
+        op = next(o for o in sg.operators if m.operatorCodes[o.opcodeIndex].builtinCode == S.BuiltinOperator.SOFTMAX)
+        sg.operators, sg.inputs, sg.outputs = [op], [op.inputs[0]], [op.outputs[0]]
+        sg.tensors[op.inputs[0]].quantization.scale = [scale]
+        sg.tensors[op.inputs[0]].shape = sg.tensors[op.outputs[0]].shape = [1, depth]
+        m.signatureDefs = []
+
+    tm = graph_from_tflite(edit_tflite(KEYWORD.read_bytes(), change), "sm16", "softmax int8 -> int16")
+    g = tm.graph
+    assert g.output.dtype == "int16" and [op.kind for op in g.ops] == ["softmax"]
+    xq = np.random.default_rng(depth).integers(-128, 128, (300,) + g.input.shape).astype(np.int8)
+    ours = host_matches_reference(tm, xq, "sm16")
+    assert np.array_equal(ours, run_oracle("tflm", tm, xq).outputs)

@@ -231,3 +231,44 @@ def test_keyword_softmax_int8_to_int16_matches_tflm(scale, depth):
     xq = np.random.default_rng(depth).integers(-128, 128, (300,) + g.input.shape).astype(np.int8)
     ours = host_matches_reference(tm, xq, "sm16")
     assert np.array_equal(ours, run_oracle("tflm", tm, xq).outputs)
+
+
+def _keyword_core() -> bytes:
+    """The keyword model without its int16 -> int8 QUANTIZE at the input: the
+    first SVDF's int8 input is the model's."""
+    def change(S, m, sg):
+        first = sg.operators[0]
+        assert m.operatorCodes[first.opcodeIndex].builtinCode == S.BuiltinOperator.QUANTIZE
+        sg.operators, sg.inputs = sg.operators[1:], [first.outputs[0]]
+        m.signatureDefs = []
+
+    return edit_tflite(KEYWORD.read_bytes(), change)
+
+
+def _keyword_sequence(tm, xq, name):
+    """The sequence through the host C (== the reference on every layer) and
+    TFLM: the output at every invocation, and every layer's output and every
+    SVDF state after every invocation, equal TFLM's tensors."""
+    from mcugen.reference import run_int
+
+    g = tm.graph
+    ours = host_matches_reference(tm, xq, name)
+    layers = [op.outputs[0] for op in g.ops]
+    index = [tm.tensor_index[t] for t in layers + g.variables]
+    theirs = run_oracle("tflm", tm, xq, tensors=index)
+    assert np.array_equal(ours, theirs.outputs), "output differs from TFLM"
+    ref = run_int(g, xq)
+    n = len(xq)
+    for t in layers:
+        assert np.array_equal(ref[t].reshape(n, -1), theirs.tensors[tm.tensor_index[t]]), f"layer {t!r} differs"
+    for t in g.variables:  # the reference holds the state each row saw on entry: TFLM's after the row before
+        assert np.array_equal(ref[t][1:].reshape(n - 1, -1), theirs.tensors[tm.tensor_index[t]][:-1]), t
+    return g
+
+
+@skip_unless_data(TFLM_DIR)
+def test_keyword_core_sequence_matches_tflm():
+    tm = graph_from_tflite(_keyword_core(), "kwcore", "keyword core")
+    g = _keyword_sequence(tm, sequence(tm.graph.input.shape, n=12), "kwcore")
+    assert [op.kind for op in g.ops].count("svdf") == 7 and len(g.variables) == 7
+    assert g.output.dtype == "int16" and tm.outputs_requantized == [True]

@@ -97,14 +97,13 @@ def litert_api():
 
 def run_litert(tm: TFLiteModel, xq, tensors: list[int] = (), resolver: str = "reference") -> OracleRun:
     interpreter, types, _ = litert_api()
-    before = _requantized_outputs(tm)
     kind = {"reference": types.BUILTIN_REF, "builtin": types.BUILTIN_WITHOUT_DEFAULT_DELEGATES,
             "default": types.AUTO}[resolver]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         try:
             it = interpreter(model_content=tm.model_bytes, experimental_op_resolver_type=kind,
-                             experimental_preserve_all_tensors=bool(tensors) or any(before))
+                             experimental_preserve_all_tensors=bool(tensors))
             it.allocate_tensors()
         except (ValueError, RuntimeError) as e:
             raise McugenError(f"LiteRT cannot run the model: {one_line(e)}") from None
@@ -122,19 +121,10 @@ def run_litert(tm: TFLiteModel, xq, tensors: list[int] = (), resolver: str = "re
             it.set_tensor(d["index"], feeder.feed(k, xs[k][n], d["shape"]))
         it.invoke()
         for k, d in enumerate(dout):
-            outs[k].append(np.array(it.get_tensor(before[k])) if before[k] is not None
-                           else feeder.output(k, it.get_tensor(d["index"])))
+            outs[k].append(feeder.output(k, it.get_tensor(d["index"])))
         for i in tensors:
             layers[i].append(np.array(it.get_tensor(i)))
     return _result(tm, outs, layers)
-
-
-def _requantized_outputs(tm: TFLiteModel) -> list[int | None]:
-    """Per IR output: the file's tensor index to read where the file
-    requantizes that output to int32 in a final QUANTIZE the loader dropped
-    (the IR output is the QUANTIZE's input), else None."""
-    flags = tm.outputs_requantized or [False] * len(tm.graph.outputs)
-    return [tm.tensor_index[t] if r else None for t, r in zip(tm.graph.outputs, flags)]
 
 
 def _by_file_order(details: list[dict], indices: list[int]) -> list[dict]:
@@ -154,9 +144,7 @@ def run_tflm(tm: TFLiteModel, xq, tensors: list[int] = ()) -> OracleRun:
     g = tm.graph
     arena = 1 << 20
     arena += 4 * sum(t.size for t in g.tensors.values()) + 4 * len(tm.model_bytes)
-    before = _requantized_outputs(tm)
-    config = (runtime.InterpreterConfig.kPreserveAllTensors if tensors or any(before)
-              else runtime.InterpreterConfig.kAllocationRecording)
+    config = runtime.InterpreterConfig.kPreserveAllTensors if tensors else runtime.InterpreterConfig.kAllocationRecording
     with _quiet_fd2():
         try:
             it = runtime.Interpreter.from_bytes(tm.model_bytes, arena_size=arena, intrepreter_config=config)
@@ -171,11 +159,7 @@ def run_tflm(tm: TFLiteModel, xq, tensors: list[int] = ()) -> OracleRun:
             it.set_input(feeder.feed(k, xs[k][n], shape), k)
         it.invoke()
         for k in range(len(g.outputs)):
-            if before[k] is not None:
-                t = it.GetTensor(before[k], 0)
-                outs[k].append(np.array(t["tensor_data"] if isinstance(t, dict) else t))
-            else:
-                outs[k].append(feeder.output(k, it.get_output(k)))
+            outs[k].append(feeder.output(k, it.get_output(k)))
         for i in tensors:
             t = it.GetTensor(i, 0)  # {'dtype', 'shape', 'tensor_data'}
             layers[i].append(np.array(t["tensor_data"] if isinstance(t, dict) else t))

@@ -94,7 +94,7 @@ def from_tflite(cx):
     its SoftmaxPrepare tolerance of 0.001 / 65536)."""
     q = cx.g.q(cx.output)
     if cx.dtype(0) != "INT8":
-        cx.unsupported(f"a {cx.dtype(0).lower()} input (int8 expected)")
+        cx.unsupported(f"input of type {cx.dtype(0)} (int8 expected)")
     if cx.output_dtype() == "INT16":
         if abs(q.scale - 1.0 / 65536.0) > 1e-3 / 65536.0 or q.zero_point != -32768:
             cx.unsupported(f"int16 output scale {q.scale:g} / zero point {q.zero_point} (TFLM's int8 -> int16 "

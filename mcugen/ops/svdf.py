@@ -209,7 +209,7 @@ def from_tflite(cx):
     i_state = cx.tensor_index(4)
     st_type = cx.dtype(4)
     if st_type != wt_type:
-        cx.unsupported(f"a {st_type.lower()} state with {wt_type.lower()} time weights (TFLM reads the state "
+        cx.unsupported(f"a state of type {st_type} with time weights of type {wt_type} (TFLM reads the state "
                        "as the time weights' type)")
     if cx.loader.full_shape(i_state) != (n_batch, n_filter * n_memory):
         cx.unsupported(f"a state of shape {cx.loader.full_shape(i_state)} "
@@ -225,7 +225,7 @@ def from_tflite(cx):
             cx.unsupported(f"a bias scale of {b_scale:g} (state scale x time weights scale = {want:g} expected)")
     out_type = cx.output_dtype()
     if out_type != "INT8":
-        cx.unsupported(f"a {out_type.lower()} output (int8 expected)")
+        cx.unsupported(f"an output of type {out_type} (int8 expected)")
     cx.set_output_shape((n_batch, units))
     # The options' activation is kept for the report: TFLM's integer kernel
     # applies none (see the module's docstring).

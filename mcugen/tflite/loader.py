@@ -15,9 +15,7 @@ of the file, so layers can be compared one by one with TFLite's interpreters.
 Exceptions: the int32 shape arithmetic is folded to constants (``fold.py``),
 and a float -> int8 QUANTIZE on the model input and an int8 -> float
 DEQUANTIZE on its output are dropped: the generated C takes and returns int8,
-like every mcugen model. So is an int8 or int16 -> int32 QUANTIZE on an output
-(TFLM's keyword benchmark model ends with one): the C returns the tensor
-before it, which the oracles read from TFLM (``outputs_requantized``).
+like every mcugen model.
 """
 from __future__ import annotations
 
@@ -67,9 +65,6 @@ class TFLiteModel:
     output_indices: list[int] = field(default_factory=list)
     inputs_float: list[bool] = field(default_factory=list)
     outputs_float: list[bool] = field(default_factory=list)
-    # Outputs the file requantizes to int32 in a final QUANTIZE (dropped): the
-    # IR output is that QUANTIZE's input.
-    outputs_requantized: list[bool] = field(default_factory=list)
 
 
 class Loader(TFLiteFile):
@@ -176,7 +171,7 @@ class Loader(TFLiteFile):
         # written by a DEQUANTIZE: the edge op is dropped, the C takes and
         # returns int8 (each edge on its own, so inputs may mix float and int8).
         edges: set[int] = set()
-        ir_ins, ir_outs, ins_float, outs_float, index_outs, outs_requantized = [], [], [], [], [], []
+        ir_ins, ir_outs, ins_float, outs_float, index_outs = [], [], [], [], []
         for i in file_ins:
             consumers = [k for k, op in enumerate(self.ops) if i in [int(j) for j in op.inputs]]
             is_edge = (self.type_name(self.tensors[i].type) == "FLOAT32" and len(consumers) == 1
@@ -186,17 +181,11 @@ class Loader(TFLiteFile):
             ins_float.append(is_edge)
         for i in file_outs:
             producers = [k for k, op in enumerate(self.ops) if i in [int(j) for j in op.outputs]]
-            is_float = (self.type_name(self.tensors[i].type) == "FLOAT32" and len(producers) == 1
-                        and names[producers[0]] == "DEQUANTIZE")
-            is_int32 = (self.type_name(self.tensors[i].type) == "INT32" and len(producers) == 1
-                        and names[producers[0]] == "QUANTIZE" and self.ops[producers[0]].inputs is not None
-                        and len(self.ops[producers[0]].inputs) == 1
-                        and self.type_name(self.tensors[int(self.ops[producers[0]].inputs[0])].type) in ("INT8", "INT16"))
-            is_edge = is_float or is_int32
+            is_edge = (self.type_name(self.tensors[i].type) == "FLOAT32" and len(producers) == 1
+                       and names[producers[0]] == "DEQUANTIZE")
             edges.update(producers if is_edge else [])
             ir_outs.append(int(self.ops[producers[0]].inputs[0]) if is_edge else i)
-            outs_float.append(is_float)
-            outs_requantized.append(is_int32)
+            outs_float.append(is_edge)
             # ARG_MAX writes an int32/int64 index, which mcugen returns as an
             # int8 byte (mcugen/ops/arg_max.py keeps it at the model's output).
             index_outs.append(bool(producers) and names[producers[0]] == "ARG_MAX")
@@ -251,8 +240,7 @@ class Loader(TFLiteFile):
                 raise McugenError(f"{self.where}: {shown(naming_layer(op.name, e))[:240]}") from None
         tensor_index = {name: i for i, name in self.ir_names.items() if name in self.g.tensors}
         return TFLiteModel(self.g, bytes(self.data), tensor_index, dict(self.op_info), file_ins[0], file_outs[0],
-                           ins_float[0], outs_float[0], names, file_ins, file_outs, ins_float, outs_float,
-                           outs_requantized)
+                           ins_float[0], outs_float[0], names, file_ins, file_outs, ins_float, outs_float)
 
     def signature_names(self) -> dict[int, str]:
         """Tensor index -> its key in the file's signature of subgraph 0 (the

@@ -292,3 +292,33 @@ def test_keyword_file_sequence_matches_tflm():
     xq = np.concatenate([rng.integers(-32768, 32768, (8, n)), rng.integers(-3000, 3000, (8, n)),
                          np.full((1, n), -32768), np.full((1, n), 32767)]).astype(np.int16).reshape((-1,) + g.input.shape)
     _keyword_sequence(tm, xq, "keyword")
+
+
+CROSS = {"avr": ["avr-gcc", "-mmcu=atmega328p"], "arm": ["arm-none-eabi-gcc", "-mcpu=cortex-m4", "-mthumb"]}
+
+
+def _cross_compiles(g, name: str, arch: str, folder: Path) -> None:
+    import subprocess
+
+    from mcugen.emit import render
+
+    folder.mkdir()
+    render(g, name).write(folder)
+    r = subprocess.run(CROSS[arch] + ["-std=c99", "-Os", "-Wall", "-Wextra", "-Werror", "-c", f"{name}.c", "-o", "m.o"],
+                       cwd=folder, capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+
+
+@pytest.mark.parametrize("arch", sorted(CROSS))
+def test_generated_source_compiles_for_targets(arch, tmp_path):
+    """The generated C of an int8-state and an int16-state SVDF (with their
+    rank and bias variants) builds warning-free with avr-gcc and
+    arm-none-eabi-gcc."""
+    for name, kw in (("s8", dict(rank=2, bias=False)), ("s16", dict(state16=True, st_zp=0))):
+        _cross_compiles(graph_from_tflite(svdf_file(**kw), name).graph, name, arch, tmp_path / name)
+
+
+@skip_unless_data(TFLM_DIR)
+@pytest.mark.parametrize("arch", sorted(CROSS))
+def test_keyword_core_compiles_for_targets(arch, tmp_path):
+    _cross_compiles(graph_from_tflite(_keyword_core(), "kwcore").graph, "kwcore", arch, tmp_path / "kw")

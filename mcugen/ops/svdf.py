@@ -27,7 +27,9 @@ byte for byte against that interpreter over sequences of invocations
   sum_j wt[f][j] * (state[f][j] - state_zp), scale 2) + out_zp, -128, 127),
   every sum in int32 (wrapping, as TFLM's compiled code does).
 * No fused activation: TFLM's integer kernel ignores the options' RELU (it
-  clamps to the int8 range only), and so does mcugen.
+  clamps to the int8 range only), and so does mcugen. (LiteRT's int8 SVDF
+  requires RELU in the options, takes only an int16 state, and does not
+  apply it either: on those files it agrees with TFLM, test_svdf.py.)
 * No bias: TFLM's Eval takes a missing bias as zeros; its Prepare reads the
   absent bias's scale (a crash in the packaged interpreter), so the test
   compares mcugen on such a file with TFLM on the same file with a zero bias.
@@ -165,7 +167,8 @@ class Svdf(Op):
 
     def describe(self):
         wt = "int16" if self.w_time.dtype == np.int16 else "int8"
-        return f"{self.n_in}->{self.n_unit} rank {self.rank} memory {self.n_memory} ({wt} state)"
+        fused = f", {self.fused} not applied (as TFLM)" if self.fused else ""
+        return f"{self.n_in}->{self.n_unit} rank {self.rank} memory {self.n_memory} ({wt} state{fused})"
 
 
 def _per_tensor_scale(cx, k: int, what: str) -> float:

@@ -147,6 +147,23 @@ def test_svdf_sequence_matches_tflm(case):
         assert np.array_equal(ours, run_oracle("litert", tm, xq).outputs), "differs from LiteRT"
 
 
+def test_litert_runs_only_the_int16_state_form():
+    """LiteRT's int8 SVDF takes an int16 state and RELU only: other files are
+    refused before it runs (with an int8 state it would read past the state's
+    end: a crash on the keyword model), and where the state's zero point is not
+    0 it differs from TFLM (mcugen.compare.DIVERGENT), which mcugen matches."""
+    from mcugen.compare import DIVERGENT
+
+    for kw, why in ((dict(), "int16 state only"), (dict(state16=True, st_zp=0, relu=False), "requires RELU")):
+        tm = graph_from_tflite(svdf_file(**kw), "l")
+        with pytest.raises(McugenError, match=f"LiteRT cannot run the model: its int8 SVDF .*{why}"):
+            run_oracle("litert", tm, sequence(tm.graph.input.shape, n=2))
+    tm = graph_from_tflite(svdf_file(**CASES["s16_rank2_zero_point"]), "zp")
+    xq = sequence(tm.graph.input.shape)
+    assert not np.array_equal(run_oracle("litert", tm, xq).outputs, run_oracle("tflm", tm, xq).outputs)
+    assert "SVDF" in DIVERGENT["litert"]
+
+
 def test_state_carries_and_reset_restarts():
     """The output depends on the earlier inputs (the state carries), and the
     same sequence run again from reset gives the same bytes."""

@@ -139,6 +139,17 @@ class Svdf(Op):
         state[self.state] = new.reshape(np.shape(state[self.state]))
         return y.reshape((1,) + g.shape(self.outputs[0]))
 
+    def litert_refusal(self, g) -> str | None:
+        """Why LiteRT's int8 SVDF cannot run this layer (None: it runs it; it
+        still differs from TFLM where the state's zero point is not 0, see
+        mcugen.compare.DIVERGENT)."""
+        if self.w_time.dtype != np.int16:
+            return (f"its int8 SVDF takes an int16 state only (layer {self.name!r} keeps an int8 one, which "
+                    "LiteRT would read past its end)")
+        if self.fused != "relu":
+            return f"its int8 SVDF requires RELU in the options (layer {self.name!r} has {self.fused or 'none'})"
+        return None
+
     def constants(self):
         t = "int16_t" if self.w_time.dtype == np.int16 else "int8_t"
         arrays = [CArray("wf", "int8_t", self.w_feature), CArray("wt", t, self.w_time)]

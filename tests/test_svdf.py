@@ -339,3 +339,17 @@ def test_generated_source_compiles_for_targets(arch, tmp_path):
 @pytest.mark.parametrize("arch", sorted(CROSS))
 def test_keyword_core_compiles_for_targets(arch, tmp_path):
     _cross_compiles(graph_from_tflite(_keyword_core(), "kwcore").graph, "kwcore", arch, tmp_path / "kw")
+
+
+def test_check_holds_an_int8_state_svdf_against_tflm(tmp_path):
+    """`mcugen check` on a file LiteRT cannot run (int8 state): bit-exact, and
+    its int8 outputs held against TFLM's instead of LiteRT's."""
+    from mcugen.check import run_check
+    from mcugen.pipeline import prepare
+
+    path = tmp_path / "svdf_s8.tflite"
+    path.write_bytes(svdf_file(rank=2))
+    p = prepare(path)
+    r = run_check(p, n=12, sanitize=False)
+    assert r.bit_exact == r.inputs == 12 and p.reference_oracle == "TFLM"
+    assert r.float_max_abs_err == 0.0

@@ -353,3 +353,22 @@ def test_check_holds_an_int8_state_svdf_against_tflm(tmp_path):
     r = run_check(p, n=12, sanitize=False)
     assert r.bit_exact == r.inputs == 12 and p.reference_oracle == "TFLM"
     assert r.float_max_abs_err == 0.0
+
+
+@pytest.mark.parametrize("board_name", ["mega2560", "qemu_m4"])
+@pytest.mark.parametrize("case", ["rank3_wide_zero_points", "saturating_state", "s16_rank2_zero_point", "keyword core"])
+def test_sequence_on_target(board_name, case):
+    """On simavr (ATmega2560) and QEMU (Cortex-M4) the harness runs the inputs
+    as one sequence; the outputs equal TFLM's at every invocation."""
+    from mcugen.boards import get_board
+    from mcugen.emit import render
+    from mcugen.targets import get_target
+
+    if case == "keyword core" and not TFLM_DIR.is_dir():
+        pytest.skip(f"data absent: {TFLM_DIR} (not committed)")
+    board = get_board(board_name)
+    data = _keyword_core() if case == "keyword core" else svdf_file(**CASES[case])
+    tm = graph_from_tflite(data, "t", case)
+    xq = sequence(tm.graph.input.shape, n=8, seed=9)
+    run = get_target(board).run(tm.graph, render(tm.graph, board=board), xq)
+    assert np.array_equal(run.outputs, run_oracle("tflm", tm, xq).outputs)

@@ -29,7 +29,8 @@ byte for byte against that interpreter over sequences of invocations
 * No fused activation: TFLM's integer kernel ignores the options' RELU (it
   clamps to the int8 range only), and so does mcugen. (LiteRT's int8 SVDF
   requires RELU in the options, takes only an int16 state, and does not
-  apply it either: on those files it agrees with TFLM, test_svdf.py.)
+  apply it either; it takes the state's zero point as 0, so it agrees with
+  TFLM where that is 0: ``litert_refusal``, compare.DIVERGENT.)
 * No bias: TFLM's Eval takes a missing bias as zeros; its Prepare reads the
   absent bias's scale (a crash in the packaged interpreter), so the test
   compares mcugen on such a file with TFLM on the same file with a zero bias.

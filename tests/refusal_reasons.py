@@ -40,6 +40,11 @@ REFUSAL_REASONS: dict[str, str] = {
     "tflite: variable tensor misplaced": r"unsupported (a variable tensor as input \d+|input \d+ that is not a "
                                          r"variable tensor)",
     "tflite: unsupported op": r"unsupported TFLite op ",
+    "tflite: SVDF outside TFLM's integer kernel": r"^TFLite op #\d+ SVDF \(.*\): unsupported (\d+ inputs|an input of "
+                                                  r"shape|time weights|feature weights|weights of shapes|rank -?\d+ "
+                                                  r"for|a state of (type|shape)|a bias scale|an output of type)",
+    "tflite: SOFTMAX types": r"^TFLite op #\d+ SOFTMAX \(.*\): unsupported (input of type \w+ \(int8 expected\)|"
+                             r"int16 output scale)",
     "tflite: unsupported reshape": r"TFLite op #\d+ \w+ \(.*\): unsupported reshaping",
     "tflite: input of another rank": r"^TFLite op #\d+ \w+ \(.*\): unsupported input of rank \d+ \(NHWC expected\)$",
     "tflite: unsupported use of an op": r"^TFLite op #\d+ \w+ \(.*\): unsupported (output scale|weights with a "

@@ -161,3 +161,35 @@ def test_tflite_quantizer_refuses_recurrent_naming_the_loop(keras, layers, unrol
     msg = str(e.value)
     assert ("TRANSPOSE" if unroll else "WHILE") in msg, msg
     assert "--quantizer mcugen" in msg and "\n" not in msg, msg
+
+
+def test_tf_keras_h5_with_recurrent_layers(tmp_path, keras):
+    """A tf.keras (Keras 2) .h5 file: its GRU and SimpleRNN configs carry
+    time_major (Bidirectional's wrapped layer too), which Keras 3 rejects;
+    mcugen reads it, its float IR equals tf.keras' own output and the C
+    equals the integer reference."""
+    import tf_keras as k2
+
+    from mcugen.check import run_check
+    from mcugen.pipeline import prepare
+    from mcugen.reference import run_float
+
+    inp = k2.Input((8, 3))
+    y = k2.layers.Bidirectional(k2.layers.GRU(4, return_sequences=True), merge_mode="sum")(inp)
+    y = k2.layers.SimpleRNN(3, go_backwards=True)(y)
+    model = k2.Model(inp, k2.layers.Concatenate()([y, k2.layers.GRU(3, reset_after=False)(inp)]))
+    rng = np.random.default_rng(0)
+    for layer in model.layers:
+        ws = layer.get_weights()
+        if ws:
+            layer.set_weights([w + rng.normal(0, 0.2, w.shape).astype(np.float32) for w in ws])
+    path = tmp_path / "k2_rnn.h5"
+    model.save(path)
+    x = rand((8, 3), 32, seed=5)
+    np.savez(tmp_path / "calib.npz", x=x)
+    p = prepare(path, tmp_path / "calib.npz")
+    assert [op.kind for op in p.graph.ops].count("gru") == 3
+    got = run_float(p.graph, x)[p.graph.outputs[0]]
+    assert np.max(np.abs(got - model.predict(x, verbose=0))) < 1e-5
+    r = run_check(p, n=32)
+    assert r.bit_exact == 32 and r.max_abs_diff == 0, r

@@ -72,7 +72,7 @@ def layer_rows(g: Graph, cm: CModel) -> list[LayerRow]:
                 zero_point=int(out.q.zero_point),
                 activation=op.activation,
                 arena_offset=cm.plan.offsets[op.outputs[0]],
-                bytes=out.size,
+                bytes=out.nbytes,
             )
         )
     return rows

@@ -193,3 +193,65 @@ def test_tf_keras_h5_with_recurrent_layers(tmp_path, keras):
     assert np.max(np.abs(got - model.predict(x, verbose=0))) < 1e-5
     r = run_check(p, n=32)
     assert r.bit_exact == 32 and r.max_abs_diff == 0, r
+
+
+# The streaming form: Keras stateful=True, the hidden state a variable tensor
+# kept between invocations, a (T, F) input per invocation (T = 1: one step).
+STATEFUL = {
+    "gru_stream_one_step": (1, 2, lambda x: L.Dense(3)(L.GRU(5, stateful=True)(x))),
+    "gru_stream_reset_before": (2, 3, lambda x: L.GRU(4, stateful=True, reset_after=False)(x)),
+    "rnn_stream_seq_backwards": (3, 2, lambda x: L.SimpleRNN(4, stateful=True, return_sequences=True,
+                                                             go_backwards=True)(x)),
+}
+
+
+def build_stateful(keras, case):
+    t, f, make = STATEFUL[case]
+    keras.utils.set_random_seed(1)
+    inp = keras.Input(batch_shape=(1, t, f))
+    model = keras.Model(inp, make(inp), name=case)
+    randomize_rnn(model)
+    return model, (t, f)
+
+
+@pytest.mark.parametrize("case", sorted(STATEFUL))
+def test_stateful_streaming(case, keras, layers):
+    """Rows are invocations in order from a reset: the float IR equals Keras
+    predicting them one batch of 1 after another (its state carried), the C
+    equals the integer reference on every layer of the sequence, and the
+    state does carry (a row's output depends on the rows before it)."""
+    from mcugen.emit import render
+    from mcugen.host import run_host
+    from mcugen.keras_loader import graph_from_keras
+    from mcugen.passes import optimize
+    from mcugen.quantize import quantize_graph
+    from mcugen.reference import run_float, run_int
+
+    from conftest import edge_rows
+
+    model, shape = build_stateful(keras, case)
+    x = rand(shape, n=24, seed=4)
+    for layer in model.layers:
+        if getattr(layer, "stateful", False):
+            layer.reset_states()
+    want = model.predict(x, batch_size=1, verbose=0)
+    g = graph_from_keras(model, case)
+    optimize(g)
+    [state] = g.variables
+    assert g.tensors[state].dtype == "int16" and g.tensors[state].variable
+    assert np.max(np.abs(run_float(g, x)[g.outputs[0]] - want)) < 1e-5
+    quantize_graph(g, x)
+    xq = np.concatenate([g.input.q.quantize(x), edge_rows(g.input.shape)])
+    ref = run_int(g, xq)
+    host = run_host(g, render(g, case), xq)
+    for op, got in zip(g.ops, host.layers):
+        assert np.array_equal(got, ref[op.outputs[0]]), f"C differs at layer {op.name!r}"
+    assert np.array_equal(host.outputs, ref[g.outputs[0]])
+    for layer in model.layers:  # the float model on the inputs the int8 model saw
+        if getattr(layer, "stateful", False):
+            layer.reset_states()
+    want_q = model.predict(g.input.q.dequantize(xq[:24]).astype(np.float32), batch_size=1, verbose=0)
+    steps = np.max(np.abs(g.output.q.dequantize(ref[g.outputs[0]][:24]) - want_q)) / g.output.q.scale
+    assert steps <= 6, f"int8 output {steps:.2f} steps away from float"  # test_ops' bound (a Dense follows)
+    alone = run_int(g, xq[5:6])[g.outputs[0]]
+    assert not np.array_equal(alone[0], ref[g.outputs[0]][5]), "row 5 alone gives what it gives after rows 0-4"

@@ -2,7 +2,8 @@
 instruction sets: every case of tests/test_rnn.py cross-compiled (each
 board's compiler and flags, -Wall -Wextra -Werror) and run in simavr (AVR)
 and QEMU (Cortex-M4, Cortex-M0+), byte for byte against the integer
-reference on 16 inputs each (8 calibration-like, the 8 raw edge rows)."""
+reference on 16 inputs each (8 calibration-like, the 8 raw edge rows); the
+streaming (stateful) cases run their 16 rows as one sequence of invocations."""
 from __future__ import annotations
 
 import subprocess
@@ -34,6 +35,12 @@ def rnn_graphs(keras):
     for i, case in enumerate(sorted(test_rnn.CASES)):
         model, shape = test_rnn.build(keras, case)
         g = graph_from_keras(model, f"rnn{i}_{case}")
+        optimize(g)
+        quantize_graph(g, rand(shape, 64, seed=3))
+        out.append((g, np.concatenate([g.input.q.quantize(rand(shape, 8, seed=4)), edge_rows(g.input.shape)])))
+    for i, case in enumerate(sorted(test_rnn.STATEFUL)):  # the 16 rows are one sequence of invocations
+        model, shape = test_rnn.build_stateful(keras, case)
+        g = graph_from_keras(model, f"stream{i}_{case}")
         optimize(g)
         quantize_graph(g, rand(shape, 64, seed=3))
         out.append((g, np.concatenate([g.input.q.quantize(rand(shape, 8, seed=4)), edge_rows(g.input.shape)])))

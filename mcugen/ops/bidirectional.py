@@ -30,6 +30,9 @@ def from_keras(layer, cx):
         def refuse(detail, cls=cls):
             cx.unsupported(f"{cls} {detail}")
 
+        if sub.get_config().get("stateful"):
+            refuse("stateful=True (in Bidirectional: the backward layer reads the sequence from its end)")
+
         seq = bool(sub.get_config().get("return_sequences", False))
         t, _ = cx.g.shape(cx.inputs[0])
         shape = (t, int(sub.get_config()["units"])) if seq else (int(sub.get_config()["units"]),)

@@ -29,6 +29,7 @@ import numpy as np
 
 from . import keras_layer
 from .rnn_common import (
+    add_recurrent,
     ONE_Q15,
     Recurrent,
     check_recurrent_config,
@@ -115,4 +116,4 @@ def gru_op(layer, name, inputs, outputs, unsupported, reverse_output=False) -> G
 
 @keras_layer("GRU")
 def from_keras(layer, cx):
-    cx.add(gru_op(layer, cx.name, [cx.inputs[0]], [cx.output], cx.unsupported))
+    add_recurrent(cx, lambda inputs: gru_op(layer, cx.name, inputs, [cx.output], cx.unsupported))

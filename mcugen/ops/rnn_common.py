@@ -39,6 +39,11 @@ invocations). ``go_backwards`` reads the steps from T-1 down to 0;
 ``return_sequences`` writes the output of every step (in processing order,
 as Keras, or reversed for Bidirectional's backward layer), otherwise the
 last one.
+
+The streaming form (Keras ``stateful=True``): the hidden state is a variable
+tensor (int16, Q0.15, shape (U,), reset to 0: TFLM's reset value of an int16
+variable), the op's second input, which each invocation continues from and
+updates in place; with a (1, F) input that is one step per invocation.
 """
 from __future__ import annotations
 
@@ -47,7 +52,7 @@ from typing import ClassVar
 
 import numpy as np
 
-from ..ir import CArray, Op
+from ..ir import CArray, Op, QParams
 from ..rounding import INT32_MAX, multiply_by_quantized_multiplier, quantize_multiplier
 from .common import channel_multipliers, fold_input_offset, quantize_bias, quantize_per_channel, quantize_weights_and_bias
 
@@ -154,6 +159,7 @@ class Recurrent(Op):
     go_backwards: bool = False
     return_sequences: bool = False
     reverse_output: bool = False  # output of the k-th step read at T-1-k (Bidirectional's backward layer)
+    # stateful: inputs[1] is the hidden state, a variable tensor kept between invocations
 
     wx_q: np.ndarray | None = None  # int8 (F, gates * U)
     wx_scales: np.ndarray | None = None
@@ -178,7 +184,12 @@ class Recurrent(Op):
         steps = range(t - 1, -1, -1) if self.go_backwards else range(t)
         return [(s, t - 1 - k if self.reverse_output else k) for k, s in enumerate(steps)]
 
+    @property
+    def stateful(self) -> bool:
+        return len(self.inputs) > 1
+
     def _run(self, xs_steps, h, step, n_out, dtype):
+        """(output, final hidden state)."""
         t = xs_steps.shape[1]
         ys = np.zeros((len(xs_steps), t, n_out), dtype=dtype) if self.return_sequences else None
         y_last = None
@@ -187,7 +198,7 @@ class Recurrent(Op):
             if ys is not None:
                 ys[:, pos] = y
             y_last = y
-        return ys if ys is not None else y_last
+        return (ys if ys is not None else y_last), h
 
     # --- float -------------------------------------------------------------
     def cell_float(self, xw: np.ndarray, h: np.ndarray) -> np.ndarray:
@@ -195,18 +206,26 @@ class Recurrent(Op):
         previous state."""
         raise NotImplementedError
 
-    def forward_float(self, g, xs):
-        x = xs[0].astype(np.float64)
-        xw = x @ self.kernel_w.astype(np.float64)
+    def _float(self, x, h0):
+        xw = x.astype(np.float64) @ self.kernel_w.astype(np.float64)
         if self.bias_x is not None:
             xw = xw + self.bias_x.astype(np.float64)
-        h0 = np.zeros((len(x), self.units))
 
         def step(xw_t, h):
             h = self.cell_float(xw_t, h)
             return h, h
 
         return self._run(xw, h0, step, self.units, np.float64)
+
+    def forward_float(self, g, xs):
+        return self._float(xs[0], np.zeros((len(xs[0]), self.units)))[0]
+
+    def forward_float_state(self, g, xs, state):
+        if not self.stateful:
+            return self.forward_float(g, xs)
+        y, h = self._float(xs[0], state[self.inputs[1]][None].astype(np.float64))
+        state[self.inputs[1]] = h[0]
+        return y
 
     def recurrent_float(self, h, cols: slice = slice(None)) -> np.ndarray:
         r = h @ self.recurrent_w[:, cols].astype(np.float64)
@@ -237,6 +256,8 @@ class Recurrent(Op):
                              "of the recurrent product (at most 516 units)")
         self.mul = quantize_multiplier(STATE_SCALE)
         self.out_req = quantize_multiplier(STATE_SCALE / float(qo.scale))
+        if self.stateful:  # the state's own fixed scale, whatever calibration saw
+            g.tensors[self.inputs[1]].q = QParams(STATE_SCALE, 0)
 
     # --- integers ----------------------------------------------------------
     def cell_int(self, gx: np.ndarray, h: np.ndarray) -> np.ndarray:
@@ -248,12 +269,10 @@ class Recurrent(Op):
         bias = self.bh_q[cols] if self.bh_q is not None else None
         return fc16(h, self.wh_q[:, cols], bias, self.mh[cols], self.sh[cols])
 
-    def forward_int8(self, g, xs):
-        qi, qo = g.q(self.inputs[0]), g.q(self.outputs[0])
-        x = xs[0]
+    def _int(self, g, x, h0):
+        qo = g.q(self.outputs[0])
         # bx_eff + sum(x * w) = b + sum((x - zp) * w): the kernel's sum.
         gx = fc16(x, self.wx_q, self.bx_eff, self.mx, self.sx)
-        h0 = np.zeros((len(x), self.units), dtype=np.int64)
         m, s = self.out_req
 
         def step(gx_t, h):
@@ -261,7 +280,18 @@ class Recurrent(Op):
             y = np.clip(multiply_by_quantized_multiplier(h, m, s) + qo.zero_point, -128, 127)
             return h, y
 
-        return self._run(gx, h0, step, self.units, np.int64).astype(np.int8)
+        y, h = self._run(gx, np.asarray(h0, dtype=np.int64), step, self.units, np.int64)
+        return y.astype(np.int8), h
+
+    def forward_int(self, g, xs):
+        return self._int(g, xs[0], np.zeros((len(xs[0]), self.units), dtype=np.int64))[0]
+
+    def forward_int_state(self, g, xs, state):
+        if not self.stateful:
+            return self.forward_int(g, xs)
+        y, h = self._int(g, xs[0], state[self.inputs[1]][None])
+        state[self.inputs[1]] = h[0].astype(np.int16)
+        return y
 
     # --- code --------------------------------------------------------------
     def kernels(self, g):
@@ -271,8 +301,10 @@ class Recurrent(Op):
         """int16 vectors of ``units`` values the kernel keeps."""
         return 2
 
+    scratch_align: ClassVar[int] = 2  # int16 vectors
+
     def scratch_bytes(self, g):
-        return 2 * self.units * self.scratch_units() + 2  # + 2: the kernel aligns to int16
+        return 2 * self.units * self.scratch_units()
 
     def constants(self):
         arrays = [
@@ -294,7 +326,9 @@ class Recurrent(Op):
         k = [c.const(self, s) for s in ("wx", "bx", "mx", "sx", "wh", "mh", "sh")]
         flags = (1 if self.go_backwards else 0) | (2 if self.return_sequences else 0) | (4 if self.reverse_output else 0)
         flags |= self.extra_flags()
-        return (f"mcg_{self.kernel}_s8({c.tensor(self.inputs[0])}, {c.tensor(self.outputs[0])}, {c.scratch(self)}, "
+        state = c.tensor(self.inputs[1]) if self.stateful else "NULL"
+        return (f"mcg_{self.kernel}_s8({c.tensor(self.inputs[0])}, {c.tensor(self.outputs[0])}, "
+                f"(int16_t *)(void *)({c.scratch(self)}), {state}, "
                 f"{k[0]}, {k[1]}, {k[2]}, {k[3]}, {k[4]}, {bh}, {k[5]}, {k[6]}, "
                 f"{t}, {f}, {self.units}, {flags}, {self.mul[0]}, {self.mul[1]}, "
                 f"{self.out_req[0]}, {self.out_req[1]}, {g.q(self.outputs[0]).zero_point});")
@@ -317,6 +351,8 @@ class Recurrent(Op):
             parts.append("backwards")
         if self.return_sequences:
             parts.append("sequences")
+        if self.stateful:
+            parts.append("stateful")
         return ", ".join(parts)
 
 
@@ -344,6 +380,18 @@ def check_recurrent_config(layer, cfg: dict, unsupported, defaults: dict) -> Non
             unsupported(f"{key}={got!r} (only {want!r})")
     if cfg.get("return_state"):
         unsupported("return_state=True (one output per layer)")
-    if cfg.get("stateful"):
-        unsupported("stateful=True (a state kept between invocations); a sequence model takes its whole "
-                    "(T, F) input per invocation, the state starting at zero")
+
+
+
+def add_recurrent(cx, make) -> None:
+    """Add the op ``make(inputs)`` builds for a Keras recurrent layer; with
+    stateful=True its hidden state becomes a variable tensor, the op's second
+    input (int16, Q0.15, reset to 0)."""
+    inputs = [cx.inputs[0]]
+    if cx.layer.get_config().get("stateful"):
+        units = int(cx.layer.get_config()["units"])
+        state = cx.tmp((units,), "state")
+        t = cx.g.tensors[state]
+        t.dtype, t.variable, t.reset_value = "int16", True, 0
+        inputs.append(state)
+    cx.add(make(inputs))

@@ -16,7 +16,7 @@ from typing import ClassVar
 import numpy as np
 
 from . import keras_layer
-from .rnn_common import Recurrent, check_recurrent_config, recurrent_layer, sat16, tanh16
+from .rnn_common import Recurrent, add_recurrent, check_recurrent_config, recurrent_layer, sat16, tanh16
 
 
 @dataclass(kw_only=True)
@@ -49,4 +49,4 @@ def simple_rnn_op(layer, name, inputs, outputs, unsupported, reverse_output=Fals
 
 @keras_layer("SimpleRNN")
 def from_keras(layer, cx):
-    cx.add(simple_rnn_op(layer, cx.name, [cx.inputs[0]], [cx.output], cx.unsupported))
+    add_recurrent(cx, lambda inputs: simple_rnn_op(layer, cx.name, inputs, [cx.output], cx.unsupported))

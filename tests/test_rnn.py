@@ -255,3 +255,22 @@ def test_stateful_streaming(case, keras, layers):
     assert steps <= 6, f"int8 output {steps:.2f} steps away from float"  # test_ops' bound (a Dense follows)
     alone = run_int(g, xq[5:6])[g.outputs[0]]
     assert not np.array_equal(alone[0], ref[g.outputs[0]][5]), "row 5 alone gives what it gives after rows 0-4"
+
+
+def test_q15_product_shortcut_is_the_general_requantization():
+    """The kernels' mcg_mul_q15_s16 computes MultiplyByQuantizedMultiplier
+    (p, 2^30, -14) as rounding_divide_by_pot((p + 1) >> 1, 14); the two agree
+    on every product of two int16 values tried: each int16 times ~700
+    others spread over the range (the edges included), and random ones."""
+    from mcugen.ops.rnn_common import STATE_SCALE
+    from mcugen.rounding import multiply_by_quantized_multiplier, quantize_multiplier, rounding_divide_by_pot
+
+    m, s = quantize_multiplier(STATE_SCALE)
+    assert (m, s) == (1 << 30, -14)
+    a = np.arange(-32768, 32768, dtype=np.int64)
+    bs = np.unique(np.concatenate([np.linspace(-32768, 32767, 600).astype(np.int64),
+                                   [-32768, -32767, -2, -1, 0, 1, 2, 32766, 32767],
+                                   np.random.default_rng(0).integers(-32768, 32768, 87)]))
+    for b in np.array_split(bs, 16):
+        p = a[:, None] * b[None, :]
+        assert np.array_equal(rounding_divide_by_pot((p + 1) >> 1, 14), multiply_by_quantized_multiplier(p, m, s))

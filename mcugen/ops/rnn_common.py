@@ -255,6 +255,7 @@ class Recurrent(Op):
             raise ValueError(f"layer {self.name!r}: {self.units} units could overflow the int32 accumulator "
                              "of the recurrent product (at most 516 units)")
         self.mul = quantize_multiplier(STATE_SCALE)
+        assert self.mul == (1 << 30, -14), self.mul  # what the kernels' mcg_mul_q15_s16 computes
         self.out_req = quantize_multiplier(STATE_SCALE / float(qo.scale))
         if self.stateful:  # the state's own fixed scale, whatever calibration saw
             g.tensors[self.inputs[1]].q = QParams(STATE_SCALE, 0)
@@ -330,7 +331,7 @@ class Recurrent(Op):
         return (f"mcg_{self.kernel}_s8({c.tensor(self.inputs[0])}, {c.tensor(self.outputs[0])}, "
                 f"(int16_t *)(void *)({c.scratch(self)}), {state}, "
                 f"{k[0]}, {k[1]}, {k[2]}, {k[3]}, {k[4]}, {bh}, {k[5]}, {k[6]}, "
-                f"{t}, {f}, {self.units}, {flags}, {self.mul[0]}, {self.mul[1]}, "
+                f"{t}, {f}, {self.units}, {flags}, "
                 f"{self.out_req[0]}, {self.out_req[1]}, {g.q(self.outputs[0]).zero_point});")
 
     def extra_flags(self) -> int:

@@ -31,7 +31,8 @@ CASES = {
     "bidir_gru_concat_seq": ((6, 3), lambda x: L.Bidirectional(L.GRU(4, return_sequences=True))(x)),
     "bidir_gru_ave": ((6, 3), lambda x: L.Bidirectional(L.GRU(4, reset_after=False), merge_mode="ave")(x)),
     "bidir_rnn_sum": ((6, 3), lambda x: L.Bidirectional(L.SimpleRNN(4), merge_mode="sum")(x)),
-    "bidir_rnn_mul_seq": ((5, 2), lambda x: L.Bidirectional(L.SimpleRNN(3, return_sequences=True), merge_mode="mul")(x)),
+    "bidir_rnn_mul_seq": ((5, 2), lambda x: L.Bidirectional(L.SimpleRNN(3, return_sequences=True),
+                                                            merge_mode="mul")(x)),
     "bidir_then_gru": ((7, 3), lambda x: L.GRU(3)(L.Bidirectional(L.SimpleRNN(3, return_sequences=True))(x))),
 }
 

@@ -54,7 +54,7 @@ import numpy as np
 
 from ..ir import CArray, Op, QParams
 from ..rounding import INT32_MAX, multiply_by_quantized_multiplier, quantize_multiplier
-from .common import channel_multipliers, fold_input_offset, quantize_bias, quantize_per_channel, quantize_weights_and_bias
+from .common import channel_multipliers, fold_input_offset, quantize_per_channel, quantize_weights_and_bias
 
 GATE_SCALE = 2.0**-12  # gate pre-activations: Q3.12
 STATE_SCALE = 2.0**-15  # sigmoid / tanh outputs and the hidden state: Q0.15
@@ -325,8 +325,8 @@ class Recurrent(Op):
         t, f = g.shape(self.inputs[0])
         bh = c.const(self, "bh") if self.bh_q is not None else "NULL"
         k = [c.const(self, s) for s in ("wx", "bx", "mx", "sx", "wh", "mh", "sh")]
-        flags = (1 if self.go_backwards else 0) | (2 if self.return_sequences else 0) | (4 if self.reverse_output else 0)
-        flags |= self.extra_flags()
+        flags = (1 if self.go_backwards else 0) | (2 if self.return_sequences else 0)
+        flags |= (4 if self.reverse_output else 0) | self.extra_flags()
         state = c.tensor(self.inputs[1]) if self.stateful else "NULL"
         return (f"mcg_{self.kernel}_s8({c.tensor(self.inputs[0])}, {c.tensor(self.outputs[0])}, "
                 f"(int16_t *)(void *)({c.scratch(self)}), {state}, "

@@ -33,6 +33,9 @@ CASES = {
     "bidir_rnn_sum": ((6, 3), lambda x: L.Bidirectional(L.SimpleRNN(4), merge_mode="sum")(x)),
     "bidir_rnn_mul_seq": ((5, 2), lambda x: L.Bidirectional(L.SimpleRNN(3, return_sequences=True),
                                                             merge_mode="mul")(x)),
+    "bidir_backwards_seq_explicit": ((5, 2), lambda x: L.Bidirectional(
+        L.GRU(3, return_sequences=True, go_backwards=True),
+        backward_layer=L.SimpleRNN(3, return_sequences=True))(x)),
     "bidir_then_gru": ((7, 3), lambda x: L.GRU(3)(L.Bidirectional(L.SimpleRNN(3, return_sequences=True))(x))),
 }
 

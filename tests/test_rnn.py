@@ -278,3 +278,15 @@ def test_q15_product_shortcut_is_the_general_requantization():
     for b in np.array_split(bs, 16):
         p = a[:, None] * b[None, :]
         assert np.array_equal(rounding_divide_by_pot((p + 1) >> 1, 14), multiply_by_quantized_multiplier(p, m, s))
+
+
+def test_too_many_units_for_the_int32_recurrent_sum_refused(keras, layers):
+    from mcugen.errors import McugenError
+    from mcugen.keras_loader import graph_from_keras
+    from mcugen.quantize import quantize_graph
+
+    inp = keras.Input((1, 1))
+    g = graph_from_keras(keras.Model(inp, layers.SimpleRNN(520)(inp)), "m")
+    with pytest.raises(McugenError) as e:
+        quantize_graph(g, rand((1, 1), 4))
+    assert "520 units could overflow the int32 accumulator" in str(e.value) and "\n" not in str(e.value)

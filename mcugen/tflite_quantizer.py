@@ -33,7 +33,7 @@ WAY_OUT = "build it with mcugen's own quantizer (--quantizer mcugen, the default
     "Bidirectional"
 
 
-def refuse_recurrent(model) -> None:
+def refuse_recurrent(model, option: str = "--quantizer tflite") -> None:
     """Refuse, naming the layer, the WHILE op and the way out, a model whose
     recurrent layers the converter would turn into what mcugen cannot run."""
     for layer in getattr(model, "layers", []):
@@ -43,18 +43,21 @@ def refuse_recurrent(model) -> None:
             continue
         what = ("a WHILE loop over TensorList ops" if not inner.get_config().get("unroll")
                 else "one UNPACK/PACK per step around a time-major TRANSPOSE (unroll=True)")
-        raise McugenError(f"--quantizer tflite: layer {layer.name!r} ({type(layer).__name__}) converts to {what}, "
+        raise McugenError(f"{option}: layer {layer.name!r} ({type(layer).__name__}) converts to {what}, "
                           f"which mcugen does not run; {WAY_OUT}")
 
 
-def convert_keras(model, samples, per_channel: bool = True) -> bytes:
+def convert_keras(model, samples, per_channel: bool = True, int16: bool = False) -> bytes:
     """A fully int8 ``.tflite`` flatbuffer of a Keras model, calibrated on
     ``samples`` (N, *input shape), or for a model with several inputs a list
-    of such batches in ``model.inputs`` order."""
+    of such batches in ``model.inputs`` order. ``int16``: TFLite's 16x8
+    instead (int16 activations, symmetric, zero point 0; int8 weights; int64
+    biases), with int16 input and output."""
     from .oracles import import_tf
     from .keras_loader import _native_stderr_silenced
 
-    refuse_recurrent(model)
+    option = f"--quantizer {'tflite-16x8' if int16 else 'tflite'}"
+    refuse_recurrent(model, option)
     tf = import_tf()
     xs = [np.asarray(x, dtype=np.float32) for x in (samples if isinstance(samples, (list, tuple)) else [samples])]
 
@@ -72,15 +75,18 @@ def convert_keras(model, samples, per_channel: bool = True) -> bytes:
             conv = tf.lite.TFLiteConverter.from_keras_model(model)
             conv.optimizations = [tf.lite.Optimize.DEFAULT]
             conv.representative_dataset = representative
-            conv.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
-            conv.inference_input_type = tf.int8
-            conv.inference_output_type = tf.int8
+            if int16:
+                conv.target_spec.supported_ops = [tf.lite.OpsSet.EXPERIMENTAL_TFLITE_BUILTINS_ACTIVATIONS_INT16_WEIGHTS_INT8]
+                conv.inference_input_type = conv.inference_output_type = tf.int16
+            else:
+                conv.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+                conv.inference_input_type = conv.inference_output_type = tf.int8
             if not per_channel:
                 conv._experimental_disable_per_channel = True
             return bytes(conv.convert())
         except Exception as e:  # the converter raises many kinds
             if "TensorList" in str(e):
-                raise McugenError("--quantizer tflite: TFLiteConverter turns a recurrent layer into a WHILE loop "
+                raise McugenError(f"{option}: TFLiteConverter turns a recurrent layer into a WHILE loop "
                                   f"over TensorList ops, which mcugen does not run; {WAY_OUT}") from None
             first = (str(e).strip().splitlines() or [type(e).__name__])[0]
             raise McugenError(f"TFLiteConverter could not quantize the model: {first[:300]}") from None

@@ -34,6 +34,9 @@ class Prepared:
     # The Keras model's input and output names in its own order (its graph's
     # order may differ: TFLiteConverter orders a signature its own way).
     keras_io: tuple[list[str], list[str]] | None = None
+    # Whose outputs reference_predict gave for a .tflite: LiteRT's, or TFLM's
+    # where LiteRT cannot run the model.
+    reference_oracle: str = "LiteRT"
 
     @property
     def calib(self) -> np.ndarray:
@@ -45,19 +48,31 @@ class Prepared:
     def reference_predict(self, x) -> list[np.ndarray]:
         """The model mcugen's int8 outputs are held against, one array per
         output: the float Keras model, or for a .tflite input (which has
-        none) LiteRT's dequantized outputs on the same inputs."""
+        none) LiteRT's dequantized outputs on the same inputs (TFLM's where
+        LiteRT cannot run the model)."""
         g = self.graph
         xs = g.input_arrays(x)
         if self.keras_model is not None:
             in_names, out_names = g.io_names()
             k_in, k_out = self.keras_io or (in_names, out_names)
             xs = [xs[i] for i in permutation(in_names, k_in)]
-            y = self.keras_model.predict(xs[0] if len(xs) == 1 else xs, verbose=0, batch_size=256)
+            # A stateful (streaming) model runs the rows as one sequence from
+            # its reset state, one row per batch, as the C and the reference do.
+            stateful = [layer for layer in getattr(self.keras_model, "layers", []) if getattr(layer, "stateful", False)]
+            for layer in stateful:
+                layer.reset_states()
+            y = self.keras_model.predict(xs[0] if len(xs) == 1 else xs, verbose=0, batch_size=1 if stateful else 256)
             ys = [y[k] for k in y] if isinstance(y, dict) else list(y) if isinstance(y, (list, tuple)) else [y]
             return [np.asarray(ys[i]) for i in permutation(k_out, out_names)]
-        from .oracles import run_litert
+        from .oracles import run_litert, run_tflm
 
-        return g.dequantize_outputs(run_litert(self.tflite, g.quantize_inputs(xs)).all_outputs)
+        xq = g.quantize_inputs(xs)
+        try:
+            outs = run_litert(self.tflite, xq).all_outputs
+        except McugenError:  # a model LiteRT cannot run (an SVDF with an int8 state): TFLM's outputs
+            outs = run_tflm(self.tflite, xq).all_outputs
+            self.reference_oracle = "TFLM"
+        return g.dequantize_outputs(outs)
 
 
 def permutation(have: list[str], want: list[str]) -> list[int]:
@@ -88,7 +103,7 @@ def random_calibration_warning(path: Path) -> str:
     )
 
 
-QUANTIZERS = ("mcugen", "tflite")
+QUANTIZERS = ("mcugen", "tflite", "tflite-16x8")
 
 
 def _samples(g: Graph, calib, warn, make_random) -> tuple[list[np.ndarray], bool]:
@@ -107,9 +122,11 @@ def _prepare_tflite(path: Path, calib, warn=None) -> Prepared:
     check_graph(g)
 
     def codes(k, shape):
-        # Test inputs only (nothing is calibrated): every int8 input code.
+        # Test inputs only (nothing is calibrated): every int8 input code
+        # (int16: codes over the whole range).
         rng = np.random.default_rng(k)
-        x = rng.integers(-128, 128, size=(128,) + shape).astype(np.int8)
+        lo, hi = g.tensors[g.inputs[k]].limits
+        x = rng.integers(lo, hi + 1, size=(128,) + shape).astype(g.tensors[g.inputs[k]].np_dtype)
         return g.q(g.inputs[k]).dequantize(x).astype(np.float32)
 
     samples, is_random = _samples(g, calib, warn, codes)
@@ -131,12 +148,13 @@ def prepare(path: str | Path, calib: str | Path | None = None, warn=None, quanti
         warnings.append(random_calibration_warning(path))
     for w in warnings:
         (warn or (lambda m: print(m, file=sys.stderr)))(w)
-    if quantizer == "tflite":
+    if quantizer in ("tflite", "tflite-16x8"):
         from .tflite.loader import graph_from_tflite
         from .tflite_quantizer import convert_keras
 
-        tm = graph_from_tflite(convert_keras(model, samples if len(samples) > 1 else samples[0]), g.name,
-                               f"{path.name} (quantized by TFLiteConverter)")
+        int16 = quantizer == "tflite-16x8"
+        tm = graph_from_tflite(convert_keras(model, samples if len(samples) > 1 else samples[0], int16=int16),
+                               g.name, f"{path.name} (quantized by TFLiteConverter{' in 16x8' if int16 else ''})")
         check_graph(tm.graph)
         keras_io = g.io_names()
         adopt_keras_names(tm.graph, keras_io)

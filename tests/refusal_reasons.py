@@ -35,14 +35,25 @@ REFUSAL_REASONS: dict[str, str] = {
     "tflite: inconsistent operator": r"TFLite op #\d+ \w+ \(.*\): inconsistent file",
     "tflite: not fully int8": r"not a fully int8-quantized model",
     "tflite: op without 16x8": r"TFLite op #\d+ \w+ with int16 activations \(16x8\) is not supported",
+    "tflite: variable tensor with data": r"unsupported tensor '.*' marked variable \(state kept between "
+                                         r"invocations\) that also holds constant data",
     "tflite: variable tensor misplaced": r"unsupported (a variable tensor as input \d+|input \d+ that is not a "
                                          r"variable tensor)",
     "tflite: unsupported op": r"unsupported TFLite op ",
+    "tflite: SVDF outside TFLM's integer kernel": r"^TFLite op #\d+ SVDF \(.*\): unsupported (\d+ inputs|an input of "
+                                                  r"shape|time weights|feature weights|weights of shapes|rank -?\d+ "
+                                                  r"for|a state of (type|shape)|a bias scale|an output of type)",
+    "tflite: SOFTMAX types": r"^TFLite op #\d+ SOFTMAX \(.*\): unsupported (input of type \w+ \(int8 expected\)|"
+                             r"int16 output scale)",
     "tflite: unsupported reshape": r"TFLite op #\d+ \w+ \(.*\): unsupported reshaping",
     "tflite: input of another rank": r"^TFLite op #\d+ \w+ \(.*\): unsupported input of rank \d+ \(NHWC expected\)$",
     "tflite: unsupported use of an op": r"^TFLite op #\d+ \w+ \(.*\): unsupported (output scale|weights with a "
                                         r"non-zero zero point|inputs quantized differently|different input and output "
                                         r"quantization|fused activation|input \d+ \(.*\) without quantization)",
+    "tflite: output shape of a dynamic tensor": r"^TFLite op #\d+ \w+ \(.*\): unsupported output shape \(.*\) \(the "
+                                                r"file records \(.*\), with dynamic dimensions\)",
+    "tflite: axis tensor of expand_dims": r"^TFLite op #\d+ EXPAND_DIMS \(.*\): unsupported (an axis tensor of \d+ "
+                                          r"values|axis -?\d+ for a rank)",
     "tflite: operator option out of range": r"operator #\d+ \w+: \w+ -?[\d,]+ \(must be in \[",
     "tflite: scale not finite positive": r"has scale \S+ \(scales must be finite, positive float32 values\)",
     "tflite: scale out of range": r"has scale \S+ \(outside \[1e-30, 1e30\]\)",
@@ -55,7 +66,13 @@ REFUSAL_REASONS: dict[str, str] = {
     "keras: dynamic input shape": r"^input '.*' has shape \(.*\): every dimension but the batch must be fixed$",
     "keras: parameter beyond int16": r"layer '.*' \(\w+\): \w+ -?[\d,]+ is outside \[0, 32,767\], what the kernels "
                                      r"represent \(int16\)",
+    "keras: recurrent option": r"^layer '.*' \((GRU|SimpleRNN|Bidirectional)\): unsupported (\w+ )?(activation|"
+                               r"recurrent_activation|stateful|return_state|merge_mode|wrapped layer)",
+    "tflite quantizer: recurrent loop": r"^--quantizer tflite(-16x8)?: .*(WHILE loop|TRANSPOSE).*, which mcugen does not run; "
+                                        r"build it with mcugen's own quantizer",
     # quantization
+    "recurrent accumulator could overflow": r"layer '.*': \d+ units could overflow the int32 accumulator of the "
+                                            r"recurrent product",
     "values not finite": r"^tensor '.*' is not finite on the calibration data$",
     "values beyond int8 scales": r"^tensor '.*' \(its values, on the calibration data or as the file says, are too "
                                  r"large or too small for int8\): scale \S+ is outside \[1e-30, 1e30\]$",

@@ -295,9 +295,6 @@ def test_keyword_core_sequence_matches_tflm():
 
 
 @skip_unless_data(TFLM_DIR)
-@pytest.mark.xfail(raises=UnsupportedLayer, strict=True,
-                   reason="its QUANTIZE int16 -> int8 (input) and int16 -> int32 (output) come with the 16x8 ops "
-                          "branch: remove this mark when they land")
 def test_keyword_file_sequence_matches_tflm():
     """The file as TFLM's benchmark runs it: int16 input, QUANTIZE to int8,
     7 SVDF, SOFTMAX to int16, QUANTIZE to int32; random and edge int16 inputs,

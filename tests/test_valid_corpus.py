@@ -77,9 +77,6 @@ def test_every_real_file_loads_or_is_refused_honestly(part):
 
 
 @pytest.mark.skipif(not MODELS.is_dir(), reason=f"{MODELS} is absent (real models are not committed)")
-@pytest.mark.xfail(raises=UnsupportedLayer, strict=True,
-                   reason="its QUANTIZE int16 -> int8 (input) and int16 -> int32 (output) come with the 16x8 ops "
-                          "branch: remove this mark when they land")
 def test_keyword_model_loads():
     """TFLM's keyword benchmark: 7 SVDF layers, each reading and updating its
     variable state tensor (tests/test_svdf.py runs it against TFLM)."""
@@ -92,8 +89,6 @@ def test_keyword_model_loads():
 @pytest.mark.parametrize("name, words", [
     # LSTMs with optional intermediate tensors of shape (0,) and int16 cell state
     ("tflm/dtln/dtln_noise_suppression.tflite", ["unsupported TFLite op UNIDIRECTIONAL_SEQUENCE_LSTM (op #0 "]),
-    ("tflm/seanet/conv/conv0.tflite", ["op #0 CONV_2D with int16 activations (16x8) is not supported"]),
-    ("tflm/seanet/strided_slice/strided_slice0.tflite", ["op #0 STRIDED_SLICE with int16 activations (16x8)"]),
 ])
 def test_real_refusals_name_the_op_or_feature(name, words):
     with pytest.raises(McugenError) as e:

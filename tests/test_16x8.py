@@ -223,3 +223,33 @@ def test_16x8_refusals_are_one_line(keras, layers):
 
     msg = refused(edit_tflite(convert_16x8(keras, "conv2d_same_relu"), zero_point))
     assert "CONV_2D" in msg and "zero point 3" in msg, msg
+
+
+def test_keras_model_through_quantizer_tflite_16x8(keras, layers, tmp_path):
+    """``--quantizer tflite-16x8``: a Keras model of several 16x8 ops
+    (Conv1D, LeakyReLU, a residual ADD, ZeroPadding, Dense) converted by
+    TFLiteConverter in 16x8, then ``check`` (C == reference, ASan/UBSan) and
+    ``compare`` (every layer == TFLM) meet their targets."""
+    from mcugen.check import run_check
+    from mcugen.compare import run_compare
+    from mcugen.pipeline import prepare
+
+    keras.utils.set_random_seed(4)
+    inp = keras.Input((24, 3))
+    x = L.Conv1D(8, 3, padding="same")(inp)
+    x = L.LeakyReLU(negative_slope=0.2)(x)
+    x = L.Add()([x, L.Conv1D(8, 1)(inp)])
+    x = L.ZeroPadding1D((1, 0))(x)
+    x = L.Conv1D(4, 5, strides=2)(x)
+    out = L.Dense(3)(L.Flatten()(x))
+    model = keras.Model(inp, out, name="mixed16")
+    path = tmp_path / "mixed16.keras"
+    model.save(path)
+    calib = tmp_path / "calib.npz"
+    np.savez(calib, x=np.random.default_rng(5).uniform(-1, 1, (32, 24, 3)).astype(np.float32))
+    p = prepare(path, calib, warn=lambda m: None, quantizer="tflite-16x8")
+    assert all(t.dtype == "int16" for t in p.graph.tensors.values() if t.name in p.graph.inputs + p.graph.outputs)
+    r = run_check(p, n=6, sanitize=True)
+    assert r.bit_exact == r.inputs == 6, r.first_mismatch_layer
+    c = run_compare(p, n=6, sanitize=False)
+    assert c.ok and c.oracles["tflm"].identical_bytes_ratio == 1.0, c.notes

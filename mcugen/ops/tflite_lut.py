@@ -25,16 +25,19 @@ its Eval arithmetic for each of the 256 input bytes:
   in_scale / out_scale in double, ``MBQM(x - in_zp) + out_zp``.
 * a clamp to [lo, hi], for a fused activation on an op whose kernel has none.
 
-With an int16 input or output (16x8 models) a table would take 65,536
-entries, so LEAKY_RELU and QUANTIZE compute instead (``leaky_relu_s16``,
-``requantize_s16``, ``requantize_s8_s16``, ``requantize_s16_s8``), with the
-same parameters and arithmetic as above (TFLM's ``QuantizeLeakyRelu`` and
-``Requantize`` templates, the same for int8 and int16), clamped to the
-output's range. TFLite's golden outputs for TFLM's int16 LEAKY_RELU
-(``integration_tests/seanet``) follow the float32 multipliers of
-``leaky_relu_common.cc``; the ``tflite-micro`` Python package's build
-computes them in double and differs from those goldens by one step on 4 of
-23 of its models: mcugen follows the source and the goldens.
+With an int16 (or quantized int32) input or output a table would take
+65,536 entries or more, so LEAKY_RELU and QUANTIZE compute instead
+(``leaky_relu_s16``; ``requantize_s16``, ``requantize_s8_s16``,
+``requantize_s16_s8``, ``requantize_s32_s16``, ``requantize_s16_s32``: the
+pairs of REQUANTIZE_STEMS), with the same parameters and arithmetic as above
+(TFLM's ``QuantizeLeakyRelu`` and ``Requantize`` templates, the same for
+every type), clamped to the output's range; an int32 side must have zero
+point 0. TFLM's SEANet goldens (``integration_tests/seanet``) for int16
+LEAKY_RELU follow the float32 multipliers of ``leaky_relu_common.cc``; the
+``tflite-micro`` Python package evaluates that expression in double (alpha a
+float32) and differs from the goldens by one step on 4 of the 23 models
+(tests/test_seanet.py checks its bytes are exactly that double arithmetic):
+mcugen follows TFLM's source and its goldens.
 """
 from __future__ import annotations
 

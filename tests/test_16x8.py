@@ -253,3 +253,52 @@ def test_keras_model_through_quantizer_tflite_16x8(keras, layers, tmp_path):
     assert r.bit_exact == r.inputs == 6, r.first_mismatch_layer
     c = run_compare(p, n=6, sanitize=False)
     assert c.ok and c.oracles["tflm"].identical_bytes_ratio == 1.0, c.notes
+
+
+@pytest.mark.parametrize("layer", ["Add", "Subtract"])
+def test_16x8_add_sub_with_zero_points_matches_tflm(layer, keras, layers):
+    """TFLM's int16 ADD and SUB apply zero points (its conv and MUL require
+    0): two int16 inputs, every zero point edited to a non-zero value; the C
+    on the host equals the reference and TFLM's bytes."""
+    from mcugen.emit import render
+    from mcugen.host import run_host
+    from mcugen.oracles import import_tf
+    from mcugen.reference import run_int
+    from mcugen.tflite.loader import graph_from_tflite
+    from tflite_micro.python.tflite_micro import runtime
+
+    tf = import_tf()
+    a, b = keras.Input((4, 5)), keras.Input((4, 5))
+    model = keras.Model([a, b], getattr(L, layer)()([a, b]))
+    rng = np.random.default_rng(0)
+    ca, cb = rng.uniform(-1, 1, (32, 4, 5)).astype(np.float32), rng.uniform(-2, 1, (32, 4, 5)).astype(np.float32)
+    conv = tf.lite.TFLiteConverter.from_keras_model(model)
+    conv.optimizations = [tf.lite.Optimize.DEFAULT]
+    conv.representative_dataset = lambda: ([ca[i: i + 1], cb[i: i + 1]] for i in range(32))
+    conv.target_spec.supported_ops = [tf.lite.OpsSet.EXPERIMENTAL_TFLITE_BUILTINS_ACTIVATIONS_INT16_WEIGHTS_INT8]
+    conv.inference_input_type = conv.inference_output_type = tf.int16
+    with contextlib.redirect_stdout(io.StringIO()):
+        data = bytes(conv.convert())
+
+    def zero_points(S, m, sg):
+        for k, t in enumerate(sg.tensors):
+            if t.type == S.TensorType.INT16:
+                t.quantization.zeroPoint = [(k * 37) % 200 - 100]
+
+    data = edit_tflite(data, zero_points)
+    tm = graph_from_tflite(data, layer.lower())
+    g = tm.graph
+    assert all(g.q(t).zero_point != 0 for t in g.inputs + g.outputs)
+    xs = [rows(g.tensors[t].shape, np.int16, seed=k) for k, t in enumerate(g.inputs)]
+    ref = run_int(g, xs)[g.outputs[0]]
+    host = run_host(g, render(g, layer.lower()), xs, sanitize=True)
+    assert np.array_equal(host.outputs, ref)
+    it = runtime.Interpreter.from_bytes(data, arena_size=1 << 20)
+    order = list(tm.input_indices)
+    theirs = []
+    for n in range(len(xs[0])):
+        for t, x in zip(g.inputs, xs):
+            it.set_input(x[n].reshape(1, 4, 5), order.index(tm.tensor_index[t]))
+        it.invoke()
+        theirs.append(np.array(it.get_output(0)).reshape(g.output.shape))
+    assert np.array_equal(ref, np.stack(theirs)), f"differs from TFLM on {np.mean(ref != np.stack(theirs)):.2%}"

@@ -21,7 +21,8 @@ import pytest
 
 from conftest import edit_tflite
 
-pytestmark = [pytest.mark.filterwarnings("ignore::UserWarning"), pytest.mark.filterwarnings("ignore::DeprecationWarning")]
+pytestmark = [pytest.mark.filterwarnings("ignore::UserWarning"),
+              pytest.mark.filterwarnings("ignore::DeprecationWarning")]
 
 L = None  # keras.layers, bound in the fixture
 
@@ -121,7 +122,8 @@ def cross_compiles(cm, folder) -> None:
     cm.write(folder)
     for cc in CROSS:
         r = subprocess.run([*cc, "-std=c99", "-Os", "-Wall", "-Wextra", "-Werror", "-c", "-I", str(folder),
-                            str(folder / f"{cm.name}.c"), "-o", str(folder / "model.o")], capture_output=True, text=True)
+                            str(folder / f"{cm.name}.c"), "-o", str(folder / "model.o")],
+                           capture_output=True, text=True)
         assert r.returncode == 0, f"{cc[0]}: {r.stderr[:800]}"
 
 

@@ -27,7 +27,8 @@ SEANET_RUNS = [(m, b) for m, boards in [
 
 def bit_exact(p, board: str) -> None:
     r = run_verify(p, get_board(board), n=2, force=True)
-    assert r.inputs == r.bit_exact == 2, f"{board}: {r.bit_exact}/{r.inputs}, first differing layer {r.first_mismatch_layer}"
+    assert r.inputs == r.bit_exact == 2, \
+        f"{board}: {r.bit_exact}/{r.inputs}, first differing layer {r.first_mismatch_layer}"
 
 
 @skip_unless_data(SEANET)

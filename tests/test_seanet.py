@@ -96,10 +96,12 @@ def test_seanet_model(model):
     ref = run_int(g, xs)
     host = run_host(g, render(g, model.stem), xs, sanitize=True)
     for op, got in zip(g.ops, host.layers):
-        assert np.array_equal(got.reshape(-1), ref[op.outputs[0]].reshape(-1)), f"C differs from the reference at {op.name!r}"
+        assert np.array_equal(got.reshape(-1), ref[op.outputs[0]].reshape(-1)), \
+            f"C differs from the reference at {op.name!r}"
     want = golden(model)
     out = np.asarray(host.outputs).reshape(-1)
-    assert out.dtype == want.dtype and np.array_equal(out, want), f"{np.mean(out != want):.2%} of values differ from the golden"
+    assert out.dtype == want.dtype and np.array_equal(out, want), \
+        f"{np.mean(out != want):.2%} of values differ from the golden"
 
     theirs = tflm_output(model, given)
     if np.array_equal(theirs, want):

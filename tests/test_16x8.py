@@ -1,7 +1,7 @@
 """16x8 (int16 activations, int8 weights) models against TFLM, one op at a
 time (CONV_2D, TRANSPOSE_CONV, ADD, SUB, LEAKY_RELU, PAD, STRIDED_SLICE,
 FULLY_CONNECTED, DEPTHWISE_CONV_2D, MAX/AVERAGE_POOL_2D, CONCATENATION, MUL,
-RESHAPE, QUANTIZE): small Keras models converted by TFLiteConverter with
+RESHAPE, SOFTMAX, QUANTIZE): small Keras models converted by TFLiteConverter with
 ``EXPERIMENTAL_TFLITE_BUILTINS_ACTIVATIONS_INT16_WEIGHTS_INT8`` and int16
 input and output, and QUANTIZE between int8 and int16 (TFLiteConverter puts
 none inside a 16x8 model: made by editing a converted one). Each is read back
@@ -50,6 +50,8 @@ CASES = {
     "concat": ((6, 6, 3), lambda x: L.Concatenate()([L.Conv2D(2, 1)(x), x])),
     "mul": ((6, 6, 3), lambda x: L.Multiply()([L.Conv2D(3, 1)(x), x])),
     "reshape_dense": ((4, 6), lambda x: L.Dense(5)(L.Flatten()(x))),
+    "dense_softmax": ((12,), lambda x: L.Softmax()(L.Dense(10)(x))),
+    "softmax_rank2": ((3, 10), lambda x: L.Softmax()(x)),
     # No bias in the file (TFLM's int64 arithmetic all the same: common.bias_16x8).
     "dense_nobias": ((20,), lambda x: L.Dense(7, use_bias=False)(x)),
 }
@@ -304,3 +306,53 @@ def test_16x8_add_sub_with_zero_points_matches_tflm(layer, keras, layers):
         it.invoke()
         theirs.append(np.array(it.get_output(0)).reshape(g.output.shape))
     assert np.array_equal(ref, np.stack(theirs)), f"differs from TFLM on {np.mean(ref != np.stack(theirs)):.2%}"
+
+
+def test_16x8_softmax_tables_are_tflms(keras, layers):
+    """TFLM builds its int16 SOFTMAX tables in float32 (gen_lut<float>); in
+    double two entries of 1 / (1 + x) come out one step apart. Rows whose
+    sum of exps reads those entries: mcugen's bytes equal TFLM's there."""
+    from mcugen.lut16 import lookup, softmax_luts
+    from mcugen.reference import run_int
+    from mcugen.rounding import multiply_by_quantized_multiplier
+    from mcugen.tflite.loader import graph_from_tflite
+
+    CASES["softmax_only"] = ((12,), lambda x: L.Softmax()(x))
+    data = convert_16x8(keras, "softmax_only")
+    g = graph_from_tflite(data, "softmax_only").graph
+    (op,) = g.ops
+    exp_lut, rec_lut = softmax_luts()
+    rng = np.random.default_rng(7)
+    spread = rng.integers(1, 32768, (200000, 1))
+    x = (rng.integers(-32768, 32768, (200000, 12)) * spread // 32768).astype(np.int64)
+    m, s = op.params16
+    e = lookup(np.clip(multiply_by_quantized_multiplier(x - x.max(axis=1, keepdims=True), m, s) + 32767,
+                       -32768, 32767), exp_lut)
+    total = e.sum(axis=1)
+    headroom = 32 - np.vectorize(int.bit_length, otypes=[np.int64])(total)
+    index = 256 + ((np.clip((((total << (headroom - 1)) + (1 << 13)) >> 14) - 98304, -32768, 32767)) >> 7)
+    double = _double_reciprocal_table()
+    differ = np.nonzero(double != rec_lut)[0]
+    assert differ.size, "the float32 and double tables agree: nothing to tell apart"
+    hit = np.isin(index, differ) | np.isin(index + 1, differ)
+    rows = x[hit][:40].astype(np.int16)
+    assert len(rows) >= 10, len(rows)
+    ours = run_int(g, rows)[g.outputs[0]].reshape(len(rows), -1)
+    assert np.array_equal(ours, tflm_rows(data, rows))
+
+
+def _double_reciprocal_table() -> np.ndarray:
+    """TFLite's older gen_lut, in double: 1 / (1 + x) over [0, 1]."""
+    table = np.zeros(513, dtype=np.int64)
+    step = 1.0 / 512
+
+    def rnd(v):
+        return float(np.sign(v) * np.floor(abs(v) + 0.5))
+
+    for i in range(512):
+        val, mid, nxt = (1.0 / (1.0 + t) for t in (i * step, i * step + step / 2, (i + 1) * step))
+        sample = rnd(val * 32768.0)
+        interp = rnd((nxt * 32768.0 + rnd(val * 32768.0)) / 2.0)
+        table[i] = min(max(sample - rnd((interp - rnd(mid * 32768.0)) / 2.0), -32768.0), 32767.0)
+    table[512] = min(max(rnd(0.5 * 32768.0), -32768.0), 32767.0)
+    return table

@@ -38,7 +38,7 @@ def test_seanet_bit_exact_on_targets(model, board):
 
 
 @pytest.mark.parametrize("board", ["mega2560", "qemu_m4"])
-@pytest.mark.parametrize("case", ["dense_relu", "depthwise_dm2_s2", "avgpool2d_same", "concat", "mul"])
+@pytest.mark.parametrize("case", ["dense_relu", "depthwise_dm2_s2", "avgpool2d_same", "concat", "mul", "dense_softmax"])
 def test_16x8_keras_cases_bit_exact_on_targets(case, board, keras, tmp_path):
     import test_16x8
 

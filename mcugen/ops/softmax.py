@@ -2,7 +2,10 @@
 ``mcugen/fixedpoint.py``), output scale 1/256 and zero point -128 as TFLite;
 from a .tflite file also int8 -> int16 (output scale 1/65536, zero point
 -32768: TFLM's Softmax<int8_t, int16_t>, kernel ``softmax_s8_s16``), as TFLM's
-keyword benchmark model ends."""
+keyword benchmark model ends; and int16 -> int16 (16x8: output scale 1/32768,
+zero point 0; TFLM's SoftmaxInt16, kernel ``softmax_s16``, with its two
+interpolated tables ``mcugen/lut16.py``: the input multiplier is
+in_scale * beta (float32) / (10 / 65535) in double, QuantizeMultiplier)."""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -27,6 +30,7 @@ class Softmax(Op):
     # twice: AVR, where a high multiply is ~100 cycles.
     EXP_TABLE_FAMILIES: ClassVar[tuple[str, ...]] = ("avr",)
     exp_table: bool = False
+    params16: tuple[int, int] | None = None  # int16 input: (input multiplier, shift)
 
     def forward_float(self, g, xs):
         x = xs[0].astype(np.float64) * self.beta
@@ -38,6 +42,12 @@ class Softmax(Op):
 
     def quantize(self, g):
         from ..fixedpoint import softmax_params
+        from ..rounding import quantize_multiplier
+
+        if g.tensors[self.inputs[0]].dtype == "int16":
+            si = np.float32(g.q(self.inputs[0]).scale) * np.float32(self.beta)
+            self.params16 = quantize_multiplier(float(si) / (10.0 / 65535.0))
+            return
 
         self.params = tuple(int(v) for v in softmax_params(g.q(self.inputs[0]).scale, self.beta))
 
@@ -45,13 +55,36 @@ class Softmax(Op):
         return g.tensors[self.outputs[0]].dtype == "int16"
 
     def kernels(self, g):
+        if self.params16 is not None:
+            return ["softmax_s16"]
         # softmax_s8_s16 uses the helpers of softmax.c.j2, emitted before it.
         return ["softmax", "softmax_s8_s16"] if self.wide_output(g) else ["softmax"]
 
     def forward_int(self, g, xs):
         from ..fixedpoint import softmax_int8
 
+        if self.params16 is not None:
+            return self._forward_16(xs[0])
+
         return softmax_int8(xs[0], *self.params, out_bits=16 if self.wide_output(g) else 8)
+
+    def _forward_16(self, x: np.ndarray) -> np.ndarray:
+        """TFLM's SoftmaxInt16 over the last axis."""
+        from ..lut16 import lookup, softmax_luts
+        from ..rounding import multiply_by_quantized_multiplier
+
+        exp_lut, rec_lut = softmax_luts()
+        m, s = self.params16
+        v = x.astype(np.int64)
+        d = multiply_by_quantized_multiplier(v - v.max(axis=-1, keepdims=True), m, s) + 32767
+        e = lookup(np.clip(d, -32768, 32767), exp_lut)
+        total = e.sum(axis=-1, keepdims=True)  # > 0: the maximum's exp is near 32767
+        headroom = 32 - np.vectorize(int.bit_length, otypes=[np.int64])(total)
+        shifted = ((total << (headroom - 1)) + (1 << 13)) >> 14
+        reciprocal = lookup(np.clip(shifted - (1 << 15) - (1 << 16), -32768, 32767), rec_lut)
+        right = 31 - headroom
+        y = (e * reciprocal + (np.int64(1) << (right - 1))) >> right
+        return np.clip(y, 0, 32767).astype(np.int16)
 
     def specialize(self, families):
         self.exp_table = any(f in self.EXP_TABLE_FAMILIES for f in families)
@@ -69,12 +102,21 @@ class Softmax(Op):
         return exp_on_negative_values(rescaled, _SCALED_DIFF_INTEGER_BITS).astype(np.int32)
 
     def constants(self):
+        if self.params16 is not None:
+            from ..lut16 import softmax_luts
+
+            exp_lut, rec_lut = softmax_luts()
+            return [CArray("exp", "int16_t", exp_lut), CArray("rec", "int16_t", rec_lut)]
         return [CArray("e", "int32_t", self.exp_values())] if self.exp_table else []
 
     def c_call(self, g, c):
         shape = g.shape(self.inputs[0])
         depth = shape[-1]
         rows = int(np.prod(shape[:-1], dtype=np.int64))
+        if self.params16 is not None:
+            m, s = self.params16
+            return (f"mcg_softmax_s16({c.tensor(self.inputs[0])}, {c.tensor(self.outputs[0])}, {rows}, {depth}, "
+                    f"{m}, {s}, {c.const(self, 'exp')}, {c.const(self, 'rec')});")
         m, s, dmin = self.params
         table = c.const(self, "e") if self.exp_table else "NULL"
         fn = "mcg_softmax_s8_s16" if self.wide_output(g) else "mcg_softmax_s8"
@@ -93,8 +135,14 @@ def from_tflite(cx):
     int8 -> int16 with TFLM's output quantization (1/65536, -32768, within
     its SoftmaxPrepare tolerance of 0.001 / 65536)."""
     q = cx.g.q(cx.output)
+    if cx.dtype(0) == "INT16":
+        if cx.output_dtype() != "INT16" or abs(q.scale - 1.0 / 32768.0) > 1e-3 / 32768.0 or q.zero_point != 0:
+            cx.unsupported(f"int16 input with output {cx.output_dtype()} scale {q.scale:g} / zero point "
+                           f"{q.zero_point} (TFLM's int16 SOFTMAX outputs int16, 1/32768, 0)")
+        cx.add(Softmax(name=cx.name, inputs=[cx.input(0)], outputs=[cx.output], beta=float(cx.options.beta)))
+        return
     if cx.dtype(0) != "INT8":
-        cx.unsupported(f"input of type {cx.dtype(0)} (int8 expected)")
+        cx.unsupported(f"input of type {cx.dtype(0)} (int8 or int16 expected)")
     if cx.output_dtype() == "INT16":
         if abs(q.scale - 1.0 / 65536.0) > 1e-3 / 65536.0 or q.zero_point != -32768:
             cx.unsupported(f"int16 output scale {q.scale:g} / zero point {q.zero_point} (TFLM's int8 -> int16 "

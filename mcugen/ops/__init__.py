@@ -33,7 +33,7 @@ TFLITE_CONVERTERS: dict[str, Callable] = {}
 TFLITE_OPTIONS: dict[str, tuple[str | None, bool]] = {}
 
 
-def tflite_op(*op_names: str, options: str | None = None, options_required: bool = False):
+def tflite_op(*op_names: str, options: str | None = None, options_required: bool = False, int16: bool = False):
     def register(fn):
         for name in op_names:
             TFLITE_CONVERTERS[name] = fn

@@ -210,6 +210,9 @@ class UnidirectionalSequenceLstm(Op):
         self.mul_mult = np.array([p[0] for p in pairs], dtype=np.int32)
         self.mul_shift = np.array([p[1] for p in pairs], dtype=np.int8)
         self.cell_power = checked_log2(qc.scale)
+        if tanh_params(self.cell_power)[0] > 65535:
+            raise ValueError(f"layer {self.name!r}: a cell state scale of {qc.scale:g} (2^{self.cell_power}): "
+                             "TFLM's tanh of it overflows int32 (scales below 2^-1 are supported)")
         clip = float(np.float32(self.cell_clip)) / float(np.float32(qc.scale))
         self.quantized_clip = int(min(max(clip, -32768.0), 32767.0))  # static_cast truncates
 
@@ -287,15 +290,23 @@ class UnidirectionalSequenceLstm(Op):
 
     # --- code --------------------------------------------------------------
     def kernels(self, g):
-        return ["lstm_s16" if self.act16 else "lstm"]
+        return ["lstm_common", "lstm_s16" if self.act16 else "lstm"]
 
     def scratch_bytes(self, g):
         return self.batch * self.n_cell * (2 if self.act16 else 1)
 
+    def bias_words(self) -> np.ndarray:
+        """The bias as the kernel reads it: int32, or for 16x8 each int64 as
+        two int32 words (low, high)."""
+        b = self.bias.astype(np.int64).reshape(-1)
+        if not self.act16:
+            return b.astype(np.int32)
+        lo = ((b & 0xFFFFFFFF) ^ 0x80000000) - 0x80000000
+        return np.stack([lo, b >> 32], axis=1).reshape(-1).astype(np.int32)
+
     def constants(self):
-        btype = "int64_t" if self.act16 else "int32_t"
         return [CArray("wi", "int8_t", self.w_in.reshape(-1)), CArray("wr", "int8_t", self.w_rec.reshape(-1)),
-                CArray("b", btype, self.bias.reshape(-1)),
+                CArray("b", "int32_t", self.bias_words()),
                 CArray("m", "int32_t", np.concatenate([self.fc_mult, self.mul_mult])),
                 CArray("s", "int8_t", np.concatenate([self.fc_shift, self.mul_shift]))]
 
@@ -305,7 +316,7 @@ class UnidirectionalSequenceLstm(Op):
         tm, ts = tanh_params(self.cell_power)
         clip = self.quantized_clip if self.cell_clip > 0 else 0
         return (f"{fn}({c.tensor(self.inputs[0])}, {c.tensor(self.outputs[0])}, {c.tensor(self.inputs[1])}, "
-                f"{c.tensor(self.inputs[2])}, {c.scratch(self)}, "
+                f"{c.tensor(self.inputs[2])}, (void *)({c.scratch(self)}), "
                 f"{c.const(self, 'wi')}, {c.const(self, 'wr')}, {c.const(self, 'b')}, "
                 f"{c.const(self, 'm')}, {c.const(self, 's')}, "
                 f"{self.batch}, {self.steps}, {self.n_input}, {self.n_cell}, {int(self.time_major)}, "

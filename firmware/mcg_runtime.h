@@ -13,6 +13,15 @@
 #include "mcg_dot_avr.h"
 #endif
 
+/* The arena's alignment: int16 tensors sit at even offsets in it, int32
+ * scratch at multiples of 4. gcc, avr-gcc, arm-none-eabi-gcc and clang all
+ * take the attribute. */
+#if defined(__GNUC__)
+#define MCG_ALIGNED(n) __attribute__((aligned(n)))
+#else
+#define MCG_ALIGNED(n)
+#endif
+
 /* Compile with -DMCG_TRACE_HOOK=fn to have fn(layer index, output, bytes)
  * called after each layer; the host check uses it to name the first layer
  * whose output differs from the reference. Off (and free) by default.

@@ -99,7 +99,8 @@ def _layer_table(g, cm, title: str) -> Table:
         table.add_column(col, justify="right" if col in ("#", "params", "MACs", "zp", "offset", "bytes") else "left")
     for r in layer_rows(g, cm):
         detail = r.detail + (f" +{r.activation}" if r.activation else "")
-        table.add_row(str(r.index), r.name, r.op, detail, " ".join(str(tuple(s)) for s in r.inputs), str(tuple(r.output)),
+        output = str(tuple(r.output)) + ("" if r.dtype == "int8" else f" {r.dtype}")
+        table.add_row(str(r.index), r.name, r.op, detail, " ".join(str(tuple(s)) for s in r.inputs), output,
                       f"{r.params:,}", f"{r.macs:,}", f"{r.scale:.4g}", str(r.zero_point), str(r.arena_offset) if r.arena_offset >= 0 else "input", str(r.bytes))
     return table
 

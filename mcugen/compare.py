@@ -159,12 +159,14 @@ def run_compare(p: Prepared, n: int = 100, sanitize: bool = True, litert_resolve
         agreement = OracleAgreement(name, len(xq[0]), ratio, diff, None)
         vals = dict(zip(g.inputs, xq))
         for op, got in zip(g.ops, host.layers):
-            y = op.forward_int8(g, [vals[t] for t in op.inputs])
+            # Each op on the oracle's own inputs ("local"); a model with state
+            # runs as a sequence, so there its layers are compared end to end.
+            y = ref[op.outputs[0]] if g.variables else op.forward_int(g, [vals[t] for t in op.inputs])
             out = op.outputs[0]
             if out not in tm.tensor_index:
                 vals[out] = y
                 continue
-            theirs = run.tensors[tm.tensor_index[out]].reshape(y.shape).astype(np.int8)
+            theirs = run.tensors[tm.tensor_index[out]].reshape(y.shape).astype(y.dtype)
             vals[out] = theirs
             index, opname = tm.op_info.get(op.name, (-1, op.kind))
             opname = getattr(op, "tflite_pattern", None) or opname

@@ -65,6 +65,17 @@ def c_values(values: np.ndarray) -> str:
 
 
 @dataclass
+class State:
+    """A variable tensor, as <model>_reset() sets it."""
+
+    name: str
+    expr: str  # its pointer in the arena
+    ctype: str
+    size: int  # values
+    value: int  # after a reset
+
+
+@dataclass
 class Kernel:
     stem: str  # templates/kernels/<stem>.c.j2, the generic kernel
     family: str | None = None  # templates/<family>/kernels/<stem>.c.j2 replaces it where guard holds
@@ -106,9 +117,16 @@ class Port:
     expr: str = ""  # an output: where its bytes are at the end (arena or an input)
     used: bool = True  # an input: read by an op or copied out
     param: str = ""  # its <model>_invoke parameter
+    ctype: str = "int8_t"  # its values' C type (int8_t, int16_t)
+    lo: int = -128  # the type's range
+    hi: int = 127
 
     def __post_init__(self):
         self.param = self.param or self.ident
+
+    @property
+    def nbytes(self) -> int:
+        return self.size * (2 if self.ctype == "int16_t" else 1)
 
 
 @dataclass
@@ -122,19 +140,27 @@ class CModel:
     input_size: int  # all inputs together (the harnesses pack them one after another)
     output_size: int
     kernels: list[Kernel]
-    input_sizes: list[int] = field(default_factory=list)
+    input_sizes: list[int] = field(default_factory=list)  # bytes of each input
     output_sizes: list[int] = field(default_factory=list)
+    input_ctypes: list[str] = field(default_factory=list)  # int8_t or int16_t
+    output_ctypes: list[str] = field(default_factory=list)
 
     def packed_call(self, inp: str, out: str) -> str:
-        """The invoke call on packed buffers: input k at the sum of the sizes
-        before it in ``inp``, output k likewise in ``out``."""
+        """The invoke call on packed byte buffers (int8_t): input k at the sum
+        of the byte sizes before it in ``inp``, output k likewise in ``out``
+        (an int16 port's bytes little-endian, as every target stores them;
+        the buffers are 2-byte aligned and the sizes even where it matters)."""
+        def arg(buf: str, at: int, ctype: str, const: str) -> str:
+            p = f"{buf} + {at}" if at else buf
+            return p if ctype == "int8_t" else f"({const}{ctype} *)(void *)({p})"
+
         args, at = [], 0
-        for size in self.input_sizes:
-            args.append(f"{inp} + {at}" if at else inp)
+        for size, ctype in zip(self.input_sizes, self.input_ctypes or ["int8_t"] * len(self.input_sizes)):
+            args.append(arg(inp, at, ctype, "const "))
             at += size
         at = 0
-        for size in self.output_sizes:
-            args.append(f"{out} + {at}" if at else out)
+        for size, ctype in zip(self.output_sizes, self.output_ctypes or ["int8_t"] * len(self.output_sizes)):
+            args.append(arg(out, at, ctype, ""))
             at += size
         return f"{self.name}_invoke({', '.join(args)})"
 
@@ -155,10 +181,11 @@ def ports(g: Graph, name: str, tensor_expr: dict[str, str] | None = None) -> tup
     in_names, out_names = g.io_names()
     in_ids, out_ids = io_identifiers(in_names, out_names, name)
     read = {t for op in g.ops for t in op.inputs} | set(g.outputs)
-    ins = [Port(k, n, i, i.upper(), t.size, t.shape, c_float(t.q.scale), t.q.zero_point, used=t.name in read)
+    ins = [Port(k, n, i, i.upper(), t.size, t.shape, c_float(t.q.scale), t.q.zero_point, used=t.name in read,
+                ctype=t.ctype, lo=t.limits[0], hi=t.limits[1])
            for k, (n, i, t) in enumerate(zip(in_names, in_ids, g.input_tensors))]
     outs = [Port(k, n, i, i.upper(), t.size, t.shape, c_float(t.q.scale), t.q.zero_point,
-                 (tensor_expr or {}).get(t.name, ""))
+                 (tensor_expr or {}).get(t.name, ""), ctype=t.ctype, lo=t.limits[0], hi=t.limits[1])
             for k, (n, i, t) in enumerate(zip(out_names, out_ids, g.output_tensors))]
     if len(ins) == 1 and len(outs) == 1:  # the parameters a one-input, one-output model always had
         ins[0].param, outs[0].param = "in", "out"
@@ -202,10 +229,15 @@ def render(g: Graph, source: str = "", board: "Board | None" = None) -> CModel:
     in_params = [p.param for p in ports(g, name)[0]]
 
     def caller_expr(t: str) -> str:
-        off = plan.in_caller_offsets.get(t, 0)
+        off = plan.in_caller_offsets.get(t, 0) // g.tensors[t].itemsize
         return in_params[plan.caller_input[t]] + (f" + {off}" if off else "")
 
-    tensor_expr = {t: caller_expr(t) if t in plan.in_caller else f"{name}_arena + {off}"
+    def arena_expr(t: str, off: int) -> str:
+        if g.tensors[t].dtype == "int8":
+            return f"{name}_arena + {off}"
+        return f"({g.tensors[t].ctype} *)(void *)({name}_arena + {off})"
+
+    tensor_expr = {t: caller_expr(t) if t in plan.in_caller else arena_expr(t, off)
                    for t, off in plan.offsets.items()}
     scratch_expr = {id(g.ops[i]): f"{name}_arena + {off}" for i, off in plan.scratch.items()}
     c = CNames(name, ids, tensor_expr, scratch_expr)
@@ -222,7 +254,7 @@ def render(g: Graph, source: str = "", board: "Board | None" = None) -> CModel:
                 kernels.append(kernel)
         out = op.outputs[0]
         label = c_comment(f"{op.kind} '{op.name}'")
-        calls.append(Call(index, label, op.c_call(g, c), tensor_expr[out], g.tensors[out].size))
+        calls.append(Call(index, label, op.c_call(g, c), tensor_expr[out], g.tensors[out].nbytes))
     kernels = [pick_kernel(k, families) for k in kernels]
     flash = sum(a.nbytes for op in g.ops for a in op.constants())
     ins, outs = ports(g, name, tensor_expr)
@@ -239,10 +271,13 @@ def render(g: Graph, source: str = "", board: "Board | None" = None) -> CModel:
         outs=outs,
         comment=c_comment,
         n_layers=len(g.ops),
+        states=[State(t, tensor_expr[t], g.tensors[t].ctype, g.tensors[t].size, int(g.tensors[t].reset_value))
+                for t in g.variables],
         macs=sum(op.macs(g) for op in g.ops),
     )
     env = environment()
     header = env.get_template("model.h.j2").render(**ctx)
     src = env.get_template("model.c.j2").render(**ctx)
-    return CModel(name, header, src, plan, op_ids, flash, sum(p.size for p in ins), sum(p.size for p in outs),
-                  kernels, [p.size for p in ins], [p.size for p in outs])
+    return CModel(name, header, src, plan, op_ids, flash, sum(p.nbytes for p in ins), sum(p.nbytes for p in outs),
+                  kernels, [p.nbytes for p in ins], [p.nbytes for p in outs], [p.ctype for p in ins],
+                  [p.ctype for p in outs])

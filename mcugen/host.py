@@ -22,6 +22,7 @@ HARNESS = r"""
 #include <stdio.h>
 #include <stdlib.h>
 #include "%(name)s.h"
+#include "mcg_runtime.h"
 
 static FILE *trace_out;
 
@@ -69,32 +70,48 @@ def harness_source(cm: CModel) -> str:
     input file, the outputs one after another to the output file."""
     ins = [f"in{k}" for k in range(len(cm.input_sizes))]
     outs = [f"out{k}" for k in range(len(cm.output_sizes))]
-    buffers = [f"static int8_t {b}[{size}];" for b, size in zip(ins + outs, cm.input_sizes + cm.output_sizes)]
+    buffers = [f"static int8_t {b}[{size}] MCG_ALIGNED(4);" for b, size in zip(ins + outs, cm.input_sizes + cm.output_sizes)]
     reads = "\n".join(f"        if (fread({b}, 1, sizeof {b}, fin) != sizeof {b}) {{\n            return 4;\n        }}"
                       for b in ins)
     writes = "\n".join(f"        if (fwrite({b}, 1, sizeof {b}, fout) != sizeof {b}) {{\n            return 3;\n        }}"
                        for b in outs)
-    call = f"{cm.name}_invoke({', '.join(ins + outs)})"
+    ctypes = (cm.input_ctypes or ["int8_t"] * len(ins)) + (cm.output_ctypes or ["int8_t"] * len(outs))
+    consts = ["const "] * len(ins) + [""] * len(outs)
+    args = [b if ct == "int8_t" else f"({k}{ct} *)(void *){b}" for b, ct, k in zip(ins + outs, ctypes, consts)]
+    call = f"{cm.name}_invoke({', '.join(args)})"
     return HARNESS % {"name": cm.name, "buffers": "\n".join(buffers), "reads": reads, "writes": writes, "call": call}
 
 
+def as_bytes(x: np.ndarray, t) -> np.ndarray:
+    """(N, *shape) values of tensor ``t`` -> (N, t.nbytes) int8 bytes, an
+    int16 value little-endian (as every target stores it)."""
+    v = np.ascontiguousarray(np.asarray(x).astype(np.dtype(t.np_dtype).newbyteorder("<")))
+    return v.reshape(len(v), -1).view(np.int8)
+
+
+def from_bytes(b: np.ndarray, t) -> np.ndarray:
+    """(N, t.nbytes) bytes -> (N, *t.shape) values of the tensor's dtype."""
+    b = np.ascontiguousarray(np.asarray(b).astype(np.int8)).reshape(len(b), t.nbytes)
+    return b.view(np.dtype(t.np_dtype).newbyteorder("<")).astype(t.np_dtype).reshape((len(b),) + t.shape)
+
+
 def pack_inputs(g: Graph, xq) -> np.ndarray:
-    """(N, sum of the input sizes) int8: each sample's inputs one after another."""
+    """(N, sum of the inputs' bytes) int8: each sample's inputs one after another."""
     xs = g.input_arrays(xq)
     n = len(xs[0])
     if any(len(x) != n for x in xs):
         raise ValueError(f"input batches of {[len(x) for x in xs]} samples")
-    return np.concatenate([np.asarray(x, dtype=np.int8).reshape(n, -1) for x in xs], axis=1) if xs else \
+    return np.concatenate([as_bytes(x, t) for x, t in zip(xs, g.input_tensors)], axis=1) if xs else \
         np.zeros((n, 0), np.int8)
 
 
 def _unpack(tensors, packed: np.ndarray) -> list[np.ndarray]:
-    """(N, sum of the tensors' sizes) -> one (N, *shape) array per tensor."""
-    packed = np.asarray(packed).reshape(len(packed), sum(t.size for t in tensors))
+    """(N, sum of the tensors' bytes) -> one (N, *shape) array per tensor."""
+    packed = np.asarray(packed).reshape(len(packed), sum(t.nbytes for t in tensors))
     res, at = [], 0
     for t in tensors:
-        res.append(packed[:, at : at + t.size].reshape((len(packed),) + t.shape))
-        at += t.size
+        res.append(from_bytes(packed[:, at : at + t.nbytes], t))
+        at += t.nbytes
     return res
 
 
@@ -174,11 +191,11 @@ def run_host(g: Graph, cm: CModel, xq, sanitize: bool = True, workdir: Path | No
         n = len(xq)
         outputs = unpack_outputs(g, np.frombuffer((folder / "out.bin").read_bytes(), dtype=np.int8).reshape(n, cm.output_size))
         trace = np.frombuffer((folder / "trace.bin").read_bytes(), dtype=np.int8)
-        sizes = [g.tensors[op.outputs[0]].size for op in g.ops]
+        sizes = [g.tensors[op.outputs[0]].nbytes for op in g.ops]
         per_input = trace.reshape(n, sum(sizes)) if sizes else trace.reshape(n, 0)
         layers, start = [], 0
         for op, size in zip(g.ops, sizes):
-            layers.append(per_input[:, start : start + size].reshape((n,) + g.tensors[op.outputs[0]].shape))
+            layers.append(from_bytes(per_input[:, start : start + size], g.tensors[op.outputs[0]]))
             start += size
         return HostRun(outputs, layers)
     finally:

@@ -14,6 +14,13 @@ import numpy as np
 
 from .rounding import round_half_away
 
+# The precisions a tensor of the quantized graph can have: its value range,
+# its numpy type and its C type. Weights are int8 in both; an int16 graph
+# (TFLite's 16x8) has int16 activations.
+DTYPE_LIMITS = {"int8": (-128, 127), "int16": (-32768, 32767)}
+NP_DTYPES = {"int8": np.int8, "int16": np.int16}
+C_TYPES = {"int8": "int8_t", "int16": "int16_t"}
+
 
 @dataclass
 class QParams:
@@ -22,11 +29,12 @@ class QParams:
     scale: float  # a float32 value, as TFLite stores it
     zero_point: int
 
-    def quantize(self, x: np.ndarray) -> np.ndarray:
+    def quantize(self, x: np.ndarray, dtype: str = "int8") -> np.ndarray:
         # TFLite's Quantize: TfLiteRound(x / scale) in float32, then + zero point.
         v = np.asarray(x, dtype=np.float32) / np.float32(self.scale)
         q = np.sign(v) * np.floor(np.abs(v) + np.float32(0.5)) + self.zero_point
-        return np.clip(q, -128, 127).astype(np.int8)
+        lo, hi = DTYPE_LIMITS[dtype]
+        return np.clip(q, lo, hi).astype(NP_DTYPES[dtype])
 
     def dequantize(self, q: np.ndarray) -> np.ndarray:
         return (np.asarray(q, dtype=np.float64) - self.zero_point) * self.scale
@@ -37,10 +45,37 @@ class Tensor:
     name: str
     shape: tuple[int, ...]
     q: QParams | None = None
+    dtype: str = "int8"  # of the quantized graph: "int8" or "int16" (DTYPE_LIMITS)
+    # A variable tensor keeps its value from one invocation to the next
+    # (TFLite's is_variable: SVDF's and LSTM's state). Its stateful op lists
+    # it in its inputs and updates it in place; <model>_reset() sets it to
+    # reset_value (TFLM's rule: an int8 variable's zero point, otherwise 0).
+    variable: bool = False
+    reset_value: int = 0
 
     @property
     def size(self) -> int:
         return int(np.prod(self.shape, dtype=np.int64))
+
+    @property
+    def itemsize(self) -> int:
+        return np.dtype(NP_DTYPES[self.dtype]).itemsize
+
+    @property
+    def nbytes(self) -> int:
+        return self.size * self.itemsize
+
+    @property
+    def ctype(self) -> str:
+        return C_TYPES[self.dtype]
+
+    @property
+    def np_dtype(self):
+        return NP_DTYPES[self.dtype]
+
+    @property
+    def limits(self) -> tuple[int, int]:
+        return DTYPE_LIMITS[self.dtype]
 
 
 @dataclass
@@ -69,6 +104,9 @@ class Op:
     shares_qparams: ClassVar[bool] = False
     # Can take a fused ReLU/ReLU6 as its output clamp.
     fusable: ClassVar[bool] = False
+    # The scratch buffer's offset in the arena is a multiple of this (4: the
+    # kernel keeps int32 values there).
+    scratch_align: ClassVar[int] = 1
 
     name: str
     inputs: list[str]
@@ -96,8 +134,9 @@ class Op:
 
     def act_range(self, g: "Graph") -> tuple[int, int]:
         """TFLite's CalculateActivationRangeQuantized for the fused clamp."""
-        q = g.tensors[self.outputs[0]].q
-        lo, hi = -128, 127
+        out = g.tensors[self.outputs[0]]
+        q = out.q
+        lo, hi = out.limits
         if self.activation in ("relu", "relu6"):
             lo = max(lo, q.zero_point)
         if self.activation == "relu6":
@@ -105,8 +144,22 @@ class Op:
             hi = min(hi, q.zero_point + round_half_away(float(np.float32(6.0) / np.float32(q.scale))))
         return lo, hi
 
-    def forward_int8(self, g: "Graph", xs: list[np.ndarray]) -> np.ndarray:
+    def forward_int(self, g: "Graph", xs: list[np.ndarray]) -> np.ndarray:
+        """The integer reference (the executable specification of the C):
+        batches of the inputs -> the batch of the output, of the output
+        tensor's dtype (np.int8 or np.int16)."""
         raise NotImplementedError
+
+    # --- state (ops that read and update variable tensors) --------------------
+    def forward_int_state(self, g: "Graph", xs: list[np.ndarray], state: dict[str, np.ndarray]) -> np.ndarray:
+        """One invocation of an op that keeps state: ``xs`` hold a batch of 1
+        (a variable input: its current value); ``state`` maps each variable
+        tensor (no batch dimension) to its value, which the op replaces with
+        the updated one. Default: the op keeps no state."""
+        return self.forward_int(g, xs)
+
+    def forward_float_state(self, g: "Graph", xs: list[np.ndarray], state: dict[str, np.ndarray]) -> np.ndarray:
+        return self.forward_float(g, xs)
 
     # --- shapes ------------------------------------------------------------
     def computed_shape(self, g: "Graph") -> tuple[int, ...] | None:
@@ -227,16 +280,24 @@ class Graph:
         return [xs]
 
     def quantize_inputs(self, xs) -> list[np.ndarray]:
-        """Float batches -> int8 batches, each in its input's quantization."""
-        return [self.q(t).quantize(x) for t, x in zip(self.inputs, self.input_arrays(xs))]
+        """Float batches -> integer batches, each in its input's quantization and dtype."""
+        return [self.q(t).quantize(x, self.tensors[t].dtype) for t, x in zip(self.inputs, self.input_arrays(xs))]
+
+    @property
+    def variables(self) -> list[str]:
+        """The variable tensors (state kept between invocations), in op order."""
+        seen: list[str] = []
+        for op in self.ops:
+            seen += [t for t in op.inputs if self.tensors[t].variable and t not in seen]
+        return seen
 
     def dequantize_outputs(self, ys: list[np.ndarray]) -> list[np.ndarray]:
         return [self.q(t).dequantize(y) for t, y in zip(self.outputs, ys)]
 
-    def add_tensor(self, name: str, shape) -> Tensor:
+    def add_tensor(self, name: str, shape, dtype: str = "int8") -> Tensor:
         if name in self.tensors:
             raise ValueError(f"tensor {name!r} defined twice")
-        t = Tensor(name, tuple(int(s) for s in shape))
+        t = Tensor(name, tuple(int(s) for s in shape), dtype=dtype)
         self.tensors[name] = t
         return t
 

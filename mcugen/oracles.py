@@ -44,8 +44,8 @@ def import_tf():
 
 @dataclass
 class OracleRun:
-    all_outputs: list[np.ndarray]  # per model output: (N, *IR output shape) int8
-    tensors: dict[int, np.ndarray]  # TFLite tensor index -> (N, *shape) int8, when asked for
+    all_outputs: list[np.ndarray]  # per model output: (N, *IR output shape) int8 or int16
+    tensors: dict[int, np.ndarray]  # TFLite tensor index -> (N, *shape) of its type, when asked for
 
     @property
     def outputs(self) -> np.ndarray:
@@ -65,18 +65,20 @@ class _Feeder:
         g = tm.graph
         self.in_q = [g.q(t) for t in g.inputs]
         self.out_q = [g.q(t) for t in g.outputs]
+        self.in_types = [g.tensors[t].np_dtype for t in g.inputs]
+        self.out_types = [g.tensors[t].dtype for t in g.outputs]
         self.in_float = tm.inputs_float or [tm.input_is_float]
         self.out_float = tm.outputs_float or [tm.output_is_float]
 
     def feed(self, k: int, xq1: np.ndarray, shape) -> np.ndarray:
         if self.in_float[k]:
             return self.in_q[k].dequantize(xq1).astype(np.float32).reshape(shape)
-        return np.asarray(xq1, dtype=np.int8).reshape(shape)
+        return np.asarray(xq1).astype(self.in_types[k]).reshape(shape)
 
     def output(self, k: int, y: np.ndarray) -> np.ndarray:
         if self.out_float[k]:
-            return self.out_q[k].quantize(y)
-        return np.asarray(y, dtype=np.int8)
+            return self.out_q[k].quantize(y, self.out_types[k])
+        return np.asarray(y)
 
 
 def litert_api():
@@ -121,7 +123,7 @@ def run_litert(tm: TFLiteModel, xq, tensors: list[int] = (), resolver: str = "re
         for k, d in enumerate(dout):
             outs[k].append(feeder.output(k, it.get_tensor(d["index"])))
         for i in tensors:
-            layers[i].append(np.array(it.get_tensor(i), dtype=np.int8))
+            layers[i].append(np.array(it.get_tensor(i)))
     return _result(tm, outs, layers)
 
 
@@ -160,7 +162,7 @@ def run_tflm(tm: TFLiteModel, xq, tensors: list[int] = ()) -> OracleRun:
             outs[k].append(feeder.output(k, it.get_output(k)))
         for i in tensors:
             t = it.GetTensor(i, 0)  # {'dtype', 'shape', 'tensor_data'}
-            layers[i].append(np.array(t["tensor_data"] if isinstance(t, dict) else t, dtype=np.int8))
+            layers[i].append(np.array(t["tensor_data"] if isinstance(t, dict) else t))
     return _result(tm, outs, layers)
 
 

@@ -14,6 +14,11 @@ each where the caller holds it (``invoke(in0, in1, ..., out0, ...)``), so
 ``arena_size`` counts the intermediate tensors, the outputs and the scratch
 buffers only; such tensors have offset ``INPUT`` in the plan. Every output
 is alive to the end (copied out after the last op).
+
+Sizes and offsets are in bytes: an int16 tensor takes two per value and
+starts at an even offset (the arena itself is 4-byte aligned). The variable
+tensors (state kept between invocations) sit first in the arena, one after
+another, alive always: nothing else is ever placed over them.
 """
 from __future__ import annotations
 
@@ -31,6 +36,7 @@ class Buffer:
     first: int
     last: int
     offset: int = -1
+    align: int = 1  # the offset is a multiple of this (an int16 tensor's: 2)
 
     def overlaps_in_time(self, other: "Buffer") -> bool:
         return self.first <= other.last and other.first <= self.last
@@ -66,7 +72,8 @@ def _view_root(g: Graph) -> tuple[dict[str, str], dict[str, int]]:
     for op in g.ops:
         if getattr(op, "is_view", False):
             root[op.outputs[0]] = root[op.inputs[0]]
-            start[op.outputs[0]] = start[op.inputs[0]] + getattr(op, "view_offset", 0)
+            itemsize = g.tensors[op.outputs[0]].itemsize
+            start[op.outputs[0]] = start[op.inputs[0]] + getattr(op, "view_offset", 0) * itemsize
     return root, start
 
 
@@ -88,24 +95,38 @@ def plan_memory(g: Graph) -> Plan:
     for t in g.outputs:
         touch(t, n)
     in_roots = {root[t]: k for k, t in reversed(list(enumerate(g.inputs)))}
+    state = [t for t in g.tensors if g.tensors[t].variable]
+    for t in state:
+        spans[root[t]] = [-1, n]
     buffers = [
-        Buffer([r] + [t for t in g.tensors if root[t] == r and t != r], g.tensors[r].size, a, b)
+        Buffer([r] + [t for t in g.tensors if root[t] == r and t != r], g.tensors[r].nbytes, a, b,
+               align=g.tensors[r].itemsize)
         for r, (a, b) in spans.items() if r not in in_roots
     ]
     scratch = {}
     for i, op in enumerate(g.ops):
         size = op.scratch_bytes(g)
         if size:
-            scratch[i] = Buffer([f"{op.name} (scratch)"], size, i, i)
+            scratch[i] = Buffer([f"{op.name} (scratch)"], size, i, i, align=op.scratch_align)
     buffers += scratch.values()
     placed: list[Buffer] = []
-    for buf in sorted(buffers, key=lambda b: (-b.size, b.first)):
-        offset = 0
+    base = 0
+    for buf in (b for b in buffers if b.tensors[0] in state):  # the state region, in order
+        buf.offset = base = -(-base // 4) * 4
+        base += buf.size
+        placed.append(buf)
+    base = -(-base // 4) * 4 if placed else 0
+
+    def aligned(offset: int, align: int) -> int:
+        return -(-offset // align) * align
+
+    for buf in sorted((b for b in buffers if b.tensors[0] not in state), key=lambda b: (-b.size, b.first)):
+        offset = base
         for other in sorted((p for p in placed if p.overlaps_in_time(buf)), key=lambda p: p.offset):
-            if offset + buf.size <= other.offset:
+            if aligned(offset, buf.align) + buf.size <= other.offset:
                 break
             offset = max(offset, other.offset + other.size)
-        buf.offset = offset
+        buf.offset = aligned(offset, buf.align)
         placed.append(buf)
     where = {b.tensors[0]: b.offset for b in buffers}
     offsets = {t: INPUT if root[t] in in_roots else where[root[t]] + start[t] for t in g.tensors}

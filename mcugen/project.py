@@ -98,13 +98,19 @@ def _refuse_edits(out_dir: Path, edited: list[str]) -> None:
             f"with --force (mcugen build), or write the project elsewhere with -o")
 
 
+def _typed(p) -> dict:
+    """A port's C type, the macro that reads it from flash, Unity's array check."""
+    bits = "16" if p.ctype == "int16_t" else "8"
+    return dict(ctype=p.ctype, read=f"MCG_READ_S{bits}", unity=f"TEST_ASSERT_EQUAL_INT{bits}_ARRAY_MESSAGE")
+
+
 def project_context(g: Graph, cm: CModel, board: Board, test_inputs) -> dict:
     """What the project templates need: per input and per output its buffer,
     size macro and embedded values (a one-input, one-output model keeps the
     names it always had: input, output, <MODEL>_INPUT_SIZE ...)."""
     from .emit import ports
 
-    xs = [np.asarray(x, dtype=np.int8).reshape((-1,) + t.shape)
+    xs = [np.asarray(x).astype(t.np_dtype).reshape((-1,) + t.shape)
           for x, t in zip(g.input_arrays(test_inputs), g.input_tensors)]
     expected = int8_outputs(g, xs)
     ins, outs = ports(g, cm.name)
@@ -116,7 +122,7 @@ def project_context(g: Graph, cm: CModel, board: Board, test_inputs) -> dict:
             buf="input" if single else f"input_{p.ident}",
             size_macro=f"{NAME}_INPUT_SIZE" if single else f"{NAME}_INPUT_{p.IDENT}_SIZE",
             golden_name="golden_inputs" if single else f"golden_input_{p.ident}",
-            body=c_values(x[0]), golden=c_values(x), size=p.size))
+            body=c_values(x[0]), golden=c_values(x), size=p.size, **_typed(p)))
     for k, (p, y) in enumerate(zip(outs, expected)):
         shown_values = min(p.size, 8)
         out_ctx.append(dict(
@@ -126,7 +132,7 @@ def project_context(g: Graph, cm: CModel, board: Board, test_inputs) -> dict:
             body=c_values(y[0]), golden=c_values(y), size=p.size, shown_values=shown_values,
             classifier=output_is_classifier(g, k),
             dequantize=f"{cm.name}_dequantize_output" if single else f"{cm.name}_dequantize_{p.ident}",
-            label="" if len(outs) == 1 else f"{p.ident}: ", label_plain=p.ident))
+            label="" if len(outs) == 1 else f"{p.ident}: ", label_plain=p.ident, **_typed(p)))
     call = f"{cm.name}_invoke({', '.join(p['buf'] for p in in_ctx + out_ctx)})"
     label_size = 20 if len(outs) == 1 else 20 + len(", output ") + max(len(p.ident) for p in outs)
     return dict(version=__version__, board=board, name=cm.name, NAME=NAME, n_golden=len(xs[0]),

@@ -22,6 +22,7 @@ class LayerRow:
     activation: str | None
     arena_offset: int
     bytes: int
+    dtype: str = "int8"  # the output's
 
 
 @dataclass
@@ -34,6 +35,19 @@ class PortRow:
     bytes: int
     scale: float
     zero_point: int
+    dtype: str = "int8"
+
+
+@dataclass
+class StateRow:
+    """A variable tensor: state kept from one invocation to the next."""
+
+    name: str
+    shape: list[int]
+    dtype: str
+    bytes: int
+    arena_offset: int
+    reset_value: int
 
 
 @dataclass
@@ -52,6 +66,7 @@ class Totals:
     output_zero_point: int | None
     inputs: list[PortRow]
     outputs: list[PortRow]
+    state: list[StateRow]
 
 
 def layer_rows(g: Graph, cm: CModel) -> list[LayerRow]:
@@ -72,7 +87,8 @@ def layer_rows(g: Graph, cm: CModel) -> list[LayerRow]:
                 zero_point=int(out.q.zero_point),
                 activation=op.activation,
                 arena_offset=cm.plan.offsets[op.outputs[0]],
-                bytes=out.size,
+                bytes=out.nbytes,
+                dtype=out.dtype,
             )
         )
     return rows
@@ -82,7 +98,8 @@ def ports(g: Graph, cm: CModel) -> tuple[list[PortRow], list[PortRow]]:
     from .emit import ports as c_ports
 
     ins, outs = c_ports(g, cm.name)
-    row = lambda p, t: PortRow(p.name, p.ident, list(t.shape), t.size, float(t.q.scale), int(t.q.zero_point))  # noqa: E731
+    row = lambda p, t: PortRow(p.name, p.ident, list(t.shape), t.nbytes, float(t.q.scale), int(t.q.zero_point),  # noqa: E731
+                               t.dtype)
     return [row(p, t) for p, t in zip(ins, g.input_tensors)], [row(p, t) for p, t in zip(outs, g.output_tensors)]
 
 
@@ -103,17 +120,25 @@ def totals(g: Graph, cm: CModel) -> Totals:
         output_zero_point=one_out and one_out.zero_point,
         inputs=ins,
         outputs=outs,
+        state=[StateRow(t, list(g.tensors[t].shape), g.tensors[t].dtype, g.tensors[t].nbytes, cm.plan.offsets[t],
+                        int(g.tensors[t].reset_value)) for t in g.variables],
     )
 
 
 def io_lines(t: Totals) -> list[str]:
     """The inputs and outputs in words: one line for a one-input,
     one-output model (as always), else one line each."""
+    def typed(p: PortRow) -> str:
+        return "" if p.dtype == "int8" else f" {p.dtype}"
+
+    state = [f"state {s.name!r} {tuple(s.shape)} {s.dtype}, {s.bytes:,} bytes at arena offset {s.arena_offset}, "
+             f"reset to {s.reset_value}" for s in t.state]
     if len(t.inputs) == 1 and len(t.outputs) == 1:
-        return [f"input {tuple(t.input_shape)} scale {t.input_scale:.6g} zp {t.input_zero_point}; "
-                f"output {tuple(t.output_shape)} scale {t.output_scale:.6g} zp {t.output_zero_point}"]
-    return [f"{kind} {k} {p.name!r} (C: {p.c_name}) {tuple(p.shape)} scale {p.scale:.6g} zp {p.zero_point}"
-            for kind, rows in (("input", t.inputs), ("output", t.outputs)) for k, p in enumerate(rows)]
+        return [f"input {tuple(t.input_shape)}{typed(t.inputs[0])} scale {t.input_scale:.6g} zp {t.input_zero_point}; "
+                f"output {tuple(t.output_shape)}{typed(t.outputs[0])} scale {t.output_scale:.6g} "
+                f"zp {t.output_zero_point}"] + state
+    return [f"{kind} {k} {p.name!r} (C: {p.c_name}) {tuple(p.shape)}{typed(p)} scale {p.scale:.6g} zp {p.zero_point}"
+            for kind, rows in (("input", t.inputs), ("output", t.outputs)) for k, p in enumerate(rows)] + state
 
 
 def as_json(g: Graph, cm: CModel) -> dict:

@@ -11,7 +11,7 @@ from .check import test_samples
 from .emit import render
 from .errors import McugenError
 from .fit import check_fit
-from .host import pack_inputs, unpack_inputs
+from .host import as_bytes, pack_inputs, unpack_inputs
 from .limits import shown
 from .pipeline import Prepared
 from .reference import run_int8
@@ -89,9 +89,13 @@ def run_verify(p: Prepared, board: Board, n: int = 100, force: bool = False) -> 
         raise McugenError(f"{shown(p.path.name)} does not fit {board.name} ({fit.how}): {'; '.join(fit.problems())};"
                           f" largest: {', '.join(fit.largest)} (--force runs it anyway)")
     xq = pack_inputs(g, g.quantize_inputs(test_samples(p, n)))  # per sample, every input in turn
-    ref = run_int8(g, unpack_inputs(g, xq))
-    want = np.concatenate([ref[t].reshape(len(xq), -1) for t in g.outputs], axis=1)
     k = batch_size(board, cm.input_size)
+    if g.variables:  # each firmware image runs its vectors as one sequence from a reset
+        refs = [run_int8(g, unpack_inputs(g, xq[a : a + k])) for a in range(0, len(xq), k)]
+        ref = {t: np.concatenate([r[t] for r in refs]) for t in refs[0]}
+    else:
+        ref = run_int8(g, unpack_inputs(g, xq))
+    want = np.concatenate([ref[t].reshape(len(xq), -1) for t in g.outputs], axis=1)
     outputs, counts, runs = [], [], []
     for start in range(0, len(xq), k):
         run = target.run(g, cm, xq[start : start + k])
@@ -103,10 +107,12 @@ def run_verify(p: Prepared, board: Board, n: int = 100, force: bool = False) -> 
     first = None
     if not same.all():
         bad = int(np.argmin(same))
-        traced = target.run(g, cm, xq[bad : bad + 1], trace=True)
+        begin = bad - bad % k if g.variables else bad  # a sequence: rerun it from its start
+        traced = target.run(g, cm, xq[begin : bad + 1], trace=True)  # layer traces: the last input's
         for i, op in enumerate(g.ops):
             layer = traced.layers.get(i)
-            if layer is None or not np.array_equal(layer, ref[op.outputs[0]][bad].reshape(-1)):
+            out = g.tensors[op.outputs[0]]
+            if layer is None or not np.array_equal(layer, as_bytes(ref[op.outputs[0]][bad : bad + 1], out).reshape(-1)):
                 first = op.name
                 break
     run = runs[0]

@@ -601,7 +601,7 @@ def oracle_finding(tm, g, xq) -> tuple[str, str] | None:
     for name, run in runs.items():
         vals, same = dict(zip(g.inputs, g.input_arrays(xq))), {}
         for op in g.ops:
-            y = op.forward_int8(g, [vals[t] for t in op.inputs])
+            y = op.forward_int(g, [vals[t] for t in op.inputs])
             out = op.outputs[0]
             if out in tm.tensor_index:
                 theirs = run.tensors[tm.tensor_index[out]].reshape(y.shape).astype(np.int8)

@@ -34,6 +34,9 @@ REFUSAL_REASONS: dict[str, str] = {
     "tflite: axes out of range": r"unsupported axes \[.*\] for a rank-\d+ input",
     "tflite: inconsistent operator": r"TFLite op #\d+ \w+ \(.*\): inconsistent file",
     "tflite: not fully int8": r"not a fully int8-quantized model",
+    "tflite: op without 16x8": r"TFLite op #\d+ \w+ with int16 activations \(16x8\) is not supported",
+    "tflite: variable tensor misplaced": r"unsupported (a variable tensor as input \d+|input \d+ that is not a "
+                                         r"variable tensor)",
     "tflite: unsupported op": r"unsupported TFLite op ",
     "tflite: unsupported reshape": r"TFLite op #\d+ \w+ \(.*\): unsupported reshaping",
     "tflite: input of another rank": r"^TFLite op #\d+ \w+ \(.*\): unsupported input of rank \d+ \(NHWC expected\)$",

@@ -278,8 +278,8 @@ void MCG_TRACE_HOOK(int16_t layer, const int8_t *data, uint32_t bytes)
 
 int main(void)
 {
-    static int8_t in[MCG_VEC_INPUT_SIZE];
-    static int8_t out[MCG_VEC_OUTPUT_SIZE];
+    static int8_t in[MCG_VEC_INPUT_SIZE] __attribute__((aligned(4))); /* int16 ports are read through int16_t pointers */
+    static int8_t out[MCG_VEC_OUTPUT_SIZE] __attribute__((aligned(4))); /* int16 ports are read through int16_t pointers */
     uint32_t n, i;
     paint_stack();
     uart_init();

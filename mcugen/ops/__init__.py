@@ -31,6 +31,10 @@ TFLITE_CONVERTERS: dict[str, Callable] = {}
 # None for any; whether the converter reads it, so a file without it is
 # refused). Declared beside the converter: @tflite_op("MUL", options="MulOptions").
 TFLITE_OPTIONS: dict[str, tuple[str | None, bool]] = {}
+# The ops whose converter takes int16 activations (TFLite's 16x8: int16
+# activations, int8 weights, int64 biases), declared with int16=True; the
+# loader refuses a 16x8 instance of any other op by name.
+TFLITE_INT16: set[str] = set()
 
 
 def tflite_op(*op_names: str, options: str | None = None, options_required: bool = False, int16: bool = False):
@@ -39,6 +43,8 @@ def tflite_op(*op_names: str, options: str | None = None, options_required: bool
             TFLITE_CONVERTERS[name] = fn
             if options is not None:
                 TFLITE_OPTIONS[name] = (options, options_required)
+            if int16:
+                TFLITE_INT16.add(name)
         return fn
 
     return register

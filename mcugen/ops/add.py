@@ -47,7 +47,7 @@ class Add(Op):
             quantize_multiplier(twice_max * self.factor / ((1 << LEFT_SHIFT) * so)),
         )
 
-    def forward_int8(self, g, xs):
+    def forward_int(self, g, xs):
         (m1, s1), (m2, s2), (mo, so) = self.params
         x1, x2 = pair(xs, len(g.shape(self.outputs[0])))
         a = (x1.astype(np.int64) - g.q(self.inputs[0]).zero_point) << LEFT_SHIFT

@@ -46,7 +46,7 @@ class ArgMax(Op):
     def forward_float(self, g, xs):
         return self._argmax(g, xs[0]).astype(np.float64)
 
-    def forward_int8(self, g, xs):
+    def forward_int(self, g, xs):
         return self._argmax(g, xs[0]).astype(np.int8)
 
     def c_call(self, g, c):

@@ -76,7 +76,7 @@ class Binary(Op):
             raise ValueError(f"layer {self.name!r} ({self.fn}): a multiplier of 1 or more (TFLite requires them "
                              "below 1: the output scale is too small for its inputs)")
 
-    def forward_int8(self, g, xs):
+    def forward_int(self, g, xs):
         x1, x2 = pair(xs, len(g.shape(self.outputs[0])))
         a = x1.astype(np.int64) - g.q(self.inputs[0]).zero_point
         b = x2.astype(np.int64) - g.q(self.inputs[1]).zero_point

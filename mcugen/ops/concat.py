@@ -22,7 +22,7 @@ class Concat(Op):
     def forward_float(self, g, xs):
         return np.concatenate([x.astype(np.float64) for x in xs], axis=self.axis + 1)
 
-    def forward_int8(self, g, xs):
+    def forward_int(self, g, xs):
         return np.concatenate(xs, axis=self.axis + 1)
 
     def c_call(self, g, c):

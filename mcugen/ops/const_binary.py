@@ -72,7 +72,7 @@ class ConstBinary(Op):
         else:
             self.params = (quantize_multiplier(float(qi.scale) * float(self.const_qp.scale) / float(qo.scale)),)
 
-    def forward_int8(self, g, xs):
+    def forward_int(self, g, xs):
         qi, qo = g.q(self.inputs[0]), g.q(self.outputs[0])
         x = xs[0].astype(np.int64)
         flat = x.reshape(len(x), -1) - qi.zero_point

@@ -68,7 +68,7 @@ class Conv2D(Op):
         self.b_eff = fold_input_offset(self.name, self.b_q, w_sums, qi.zero_point, int(np.prod(self.w_q.shape[:3])))
         check_dilated_window(self, g)
 
-    def forward_int8(self, g, xs):
+    def forward_int(self, g, xs):
         qi, qo = g.q(self.inputs[0]), g.q(self.outputs[0])
         x = to_nhwc(xs[0])
         win = windows(x.astype(np.int64) - qi.zero_point, self.ksize, self.strides, self.pads, 0, self.dilation)

@@ -39,7 +39,7 @@ class Dense(Op):
         w_sums = self.w_q.astype(np.int64).sum(axis=0)
         self.b_eff = fold_input_offset(self.name, self.b_q, w_sums, qi.zero_point, self.w_q.shape[0])
 
-    def forward_int8(self, g, xs):
+    def forward_int(self, g, xs):
         qi, qo = g.q(self.inputs[0]), g.q(self.outputs[0])
         acc = (xs[0].astype(np.int64) - qi.zero_point) @ self.w_q.astype(np.int64) + self.b_q.astype(np.int64)
         lo, hi = self.act_range(g)

@@ -88,7 +88,7 @@ class DepthwiseConv2D(Op):
         self.b_eff = fold_input_offset(self.name, self.b_q, w_sums, qi.zero_point, kh * kw)
         check_dilated_window(self, g)
 
-    def forward_int8(self, g, xs):
+    def forward_int(self, g, xs):
         qi, qo = g.q(self.inputs[0]), g.q(self.outputs[0])
         x = to_nhwc(xs[0])
         kh, kw, cout = self.w_q.shape

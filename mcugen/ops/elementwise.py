@@ -120,7 +120,7 @@ class Elementwise(Op):
             table = np.clip(y, -128, 127)
         self.table = np.asarray(table).astype(np.int8)
 
-    def forward_int8(self, g, xs):
+    def forward_int(self, g, xs):
         return self.table[xs[0].astype(np.int64) + 128]
 
     def constants(self):

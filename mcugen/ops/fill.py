@@ -29,7 +29,7 @@ class Fill(Op):
     def computed_shape(self, g):
         return ir_shape(self.full_out)
 
-    def forward_int8(self, g, xs):
+    def forward_int(self, g, xs):
         n = xs[0].shape[0]
         v = np.full(n, self.value, np.int8) if self.value is not None else xs[0].reshape(n, -1)[:, 0]
         return np.broadcast_to(v.reshape((n,) + (1,) * len(g.shape(self.outputs[0]))),

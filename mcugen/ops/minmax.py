@@ -40,7 +40,7 @@ class MinMax(Op):
     def forward_float(self, g, xs):
         return self._apply(g, [x.astype(np.float64) for x in xs])
 
-    def forward_int8(self, g, xs):
+    def forward_int(self, g, xs):
         return self._apply(g, xs).astype(np.int8)
 
     def c_call(self, g, c):

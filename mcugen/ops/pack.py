@@ -46,7 +46,7 @@ class Pack(Op):
     def forward_float(self, g, xs):
         return self._stack(g, [x.astype(np.float64) for x in xs])
 
-    def forward_int8(self, g, xs):
+    def forward_int(self, g, xs):
         return self._stack(g, xs)
 
     def c_call(self, g, c):

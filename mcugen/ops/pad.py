@@ -27,7 +27,7 @@ class Pad(Op):
     def forward_float(self, g, xs):
         return self._pad(g, xs[0].astype(np.float64), 0.0)
 
-    def forward_int8(self, g, xs):
+    def forward_int(self, g, xs):
         return self._pad(g, xs[0], g.q(self.inputs[0]).zero_point)
 
     def c_call(self, g, c):

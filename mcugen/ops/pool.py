@@ -43,7 +43,7 @@ class Pool2D(Op):
             y = s / n
         return y.reshape((x.shape[0],) + g.shape(self.outputs[0]))
 
-    def forward_int8(self, g, xs):
+    def forward_int(self, g, xs):
         x = to_nhwc(xs[0].astype(np.int64))
         if self.mode == "max":
             y = self._windows(x, -129).max(axis=(4, 5))

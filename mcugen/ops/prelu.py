@@ -72,7 +72,7 @@ class PReLU(Op):
             quantize_multiplier(float(qi.scale) * float(self.alpha_qp.scale) / float(qo.scale)),
         )
 
-    def forward_int8(self, g, xs):
+    def forward_int(self, g, xs):
         (m1, s1), (m2, s2) = self.params
         x = xs[0].astype(np.int64)
         v = x.reshape(len(x), -1) - g.q(self.inputs[0]).zero_point

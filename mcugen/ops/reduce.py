@@ -127,7 +127,7 @@ class Reduce(Op):
             raise ValueError(f"layer {self.name!r}: {count} values per output overflow the int32 sum")
         return -g.q(self.inputs[0]).zero_point * count
 
-    def forward_int8(self, g, xs):
+    def forward_int(self, g, xs):
         x = self._view5(g, xs[0].astype(np.int64))
         if self.mode == "max":
             y = x.max(axis=(2, 4))

@@ -20,7 +20,7 @@ class Reshape(Op):
     def forward_float(self, g, xs):
         return xs[0].reshape((xs[0].shape[0],) + g.shape(self.outputs[0]))
 
-    def forward_int8(self, g, xs):
+    def forward_int(self, g, xs):
         return xs[0].reshape((xs[0].shape[0],) + g.shape(self.outputs[0]))
 
     def c_call(self, g, c):

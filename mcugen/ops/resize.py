@@ -128,7 +128,7 @@ class Resize(Op):
         fy, fx = (_float_rows(i, o, self.align_corners, self.half_pixel) for i, o in ((ih, oh), (iw, ow)))
         return self._gather(g, xs[0].astype(np.float64), lambda x, ty, tx: _bilinear(x, fy, fx, np.float64))
 
-    def forward_int8(self, g, xs):
+    def forward_int(self, g, xs):
         if self.mode == "nearest":
             return self._gather(g, xs[0], lambda x, ty, tx: x[:, ty][:, :, tx])
 

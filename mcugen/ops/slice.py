@@ -61,7 +61,7 @@ class Slice(Op):
     def forward_float(self, g, xs):
         return self._take(g, xs[0].astype(np.float64))
 
-    def forward_int8(self, g, xs):
+    def forward_int(self, g, xs):
         return self._take(g, xs[0])
 
     def loops(self) -> tuple[int, list[tuple[int, int]]]:

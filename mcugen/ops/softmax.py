@@ -38,7 +38,7 @@ class Softmax(Op):
 
         self.params = tuple(int(v) for v in softmax_params(g.q(self.inputs[0]).scale, self.beta))
 
-    def forward_int8(self, g, xs):
+    def forward_int(self, g, xs):
         from ..fixedpoint import softmax_int8
 
         return softmax_int8(xs[0], *self.params)

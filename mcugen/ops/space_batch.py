@@ -58,7 +58,7 @@ class SpaceBatch(Op):
     def forward_float(self, g, xs):
         self.unfolded()
 
-    def forward_int8(self, g, xs):
+    def forward_int(self, g, xs):
         self.unfolded()
 
     def c_call(self, g, c):

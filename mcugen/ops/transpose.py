@@ -29,7 +29,7 @@ class Transpose(Op):
     def forward_float(self, g, xs):
         return self._apply(xs[0].astype(np.float64))
 
-    def forward_int8(self, g, xs):
+    def forward_int(self, g, xs):
         return self._apply(xs[0])
 
     def c_call(self, g, c):

@@ -93,7 +93,7 @@ class TransposeConv2D(Op):
             raise ValueError(f"layer {self.name!r}: requantizing its accumulator could overflow int32: its output "
                              "scale is too small for its inputs and weights")
 
-    def forward_int8(self, g, xs):
+    def forward_int(self, g, xs):
         qi, qo = g.q(self.inputs[0]), g.q(self.outputs[0])
         x = to_nhwc(xs[0]).astype(np.int64) - qi.zero_point
         acc = self._scatter(g, x, self.w_q.astype(np.int64), np.int64) + self.b_q.astype(np.int64)

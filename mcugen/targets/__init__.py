@@ -72,10 +72,11 @@ def packed_inputs(g, xq) -> np.ndarray:
 def vectors_header(cm: CModel, xq: np.ndarray) -> str:
     """The harness's test vectors (``xq`` packed: per sample, every input one
     after another) and how to call the model on its packed buffers."""
-    multi = len(getattr(cm, "input_sizes", [])) > 1 or len(getattr(cm, "output_sizes", [])) > 1
+    multi = len(getattr(cm, "input_sizes", [])) > 1 or len(getattr(cm, "output_sizes", [])) > 1 or any(
+        ct != "int8_t" for ct in getattr(cm, "input_ctypes", []) + getattr(cm, "output_ctypes", []))
     invoke = [f"#define MCG_VEC_INVOKE {cm.name}_invoke"] if not multi else [
-        "/* The harness keeps one input buffer and one output buffer: each input",
-        " * and output at the sum of the sizes before it. */",
+        "/* The harness keeps one input byte buffer and one output byte buffer:",
+        " * each input and output at the sum of the byte sizes before it. */",
         "static inline void mcg_vec_invoke(const int8_t *in, int8_t *out)",
         "{",
         f"    {cm.packed_call('in', 'out')};",
@@ -121,7 +122,7 @@ def parse_uart(text: str, g: Graph) -> tuple[list[np.ndarray], list[int], int, d
     if not outs or not re.search(r"^E[.\s]*$", text, re.M):
         raise McugenError(f"the simulated program did not finish; it printed: {text.strip()[-400:]!r}")
     packed = np.stack(outs)
-    if len(getattr(g, "outputs", ())) > 1:
+    if hasattr(g, "output_tensors"):
         from ..host import unpack_outputs
 
         return unpack_outputs(g, packed), counts, stack, layers

@@ -69,6 +69,21 @@ class OpContext:
             self.unsupported(f"a variable tensor as input {k} (state kept between invocations)")
         return self.loader.ir_tensor(i)
 
+    def variable(self, k: int) -> str:
+        """The IR tensor of input k, a variable tensor (state the op reads and
+        updates in place, kept between invocations: Tensor.variable)."""
+        i = self.tensor_index(k)
+        if i < 0 or i in self.loader.consts or not self.loader.tensors[i].isVariable:
+            self.unsupported(f"input {k} that is not a variable tensor (the op's state is expected there)")
+        return self.loader.ir_tensor(i)
+
+    def dtype(self, k: int) -> str:
+        """Input k's type name in the file: 'INT8', 'INT16', 'INT32', 'INT64' ..."""
+        return self.loader.type_name(self.loader.tensors[self.tensor_index(k)].type)
+
+    def output_dtype(self, j: int = 0) -> str:
+        return self.loader.type_name(self.loader.tensors[int(self.op.outputs[j])].type)
+
     def tshape(self, k: int) -> tuple[int, ...]:
         """Input k's shape at run time, batch dimension included."""
         return self.loader.full_shape(self.tensor_index(k))
@@ -162,8 +177,8 @@ class OpContext:
             return name.lower()
         self.unsupported(f"fused activation {name}")
 
-    def tmp(self, shape, suffix: str, q: QParams) -> str:
-        return self.loader.tmp_tensor(shape, f"{self.name}/{suffix}", q)
+    def tmp(self, shape, suffix: str, q: QParams, dtype: str = "int8") -> str:
+        return self.loader.tmp_tensor(shape, f"{self.name}/{suffix}", q, dtype)
 
     def add(self, op) -> None:
         self.g.ops.append(op)

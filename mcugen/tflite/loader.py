@@ -111,17 +111,22 @@ class Loader(TFLiteFile):
         name = self.tensor_names[i]
         if name in self.g.tensors:
             name = f"{name}#{i}"
-        t = self.g.add_tensor(name, self.ir_shape(i))
+        ft = self.tensors[i]
+        dtype = "int16" if self.type_name(ft.type) == "INT16" else "int8"
+        t = self.g.add_tensor(name, self.ir_shape(i), dtype)
         t.q = self.qparams(i)
+        if ft.isVariable:  # state kept between invocations; reset as TFLM's ResetVariableTensors
+            t.variable = True
+            t.reset_value = t.q.zero_point if dtype == "int8" else 0
         self.ir_names[i] = name
         return name
 
-    def tmp_tensor(self, shape, name: str, q: QParams) -> str:
+    def tmp_tensor(self, shape, name: str, q: QParams, dtype: str = "int8") -> str:
         base, k = name, 1
         while name in self.g.tensors:
             k += 1
             name = f"{base}{k}"
-        self.g.add_tensor(name, shape).q = q
+        self.g.add_tensor(name, shape, dtype).q = q
         return name
 
     def op_name(self, op) -> str:

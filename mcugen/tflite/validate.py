@@ -216,10 +216,14 @@ def _order(f: TFLiteFile) -> None:
 
 def check_int8(f: TFLiteFile, consts: dict, names: list[str], converted: list[int],
                ins: list[int], outs: list[int]) -> None:
-    """Refuse float, dynamic-range, 16x8 and uint8 models with one line: the
+    """Refuse float, dynamic-range and uint8 models with one line: the
     tensors the converted operators read and write (int32 too: biases, axes,
-    shapes, checked by each converter) and the model's int8 input and output
-    (after any float QUANTIZE / DEQUANTIZE at the edges)."""
+    shapes, checked by each converter) and the model's int8 or int16 input and
+    output (after any float QUANTIZE / DEQUANTIZE at the edges). An op with
+    int16 tensors (16x8, and int64 biases) is converted where its converter
+    declares int16 (``@tflite_op(..., int16=True)``), refused by name otherwise."""
+    from ..ops import TFLITE_INT16
+
     int8_weights = any(f.type_name(f.tensors[i].type) == "INT8" for i in consts)
     seen = [(k, int(i)) for k in converted
             for i in list(f.ops[k].inputs if f.ops[k].inputs is not None else []) + list(f.ops[k].outputs)]
@@ -228,11 +232,21 @@ def check_int8(f: TFLiteFile, consts: dict, names: list[str], converted: list[in
         tname = f.type_name(f.tensors[i].type) if i >= 0 else "INT8"
         if tname == "INT8" or (tname == "INT32" and k is not None):
             continue
+        if tname == "INT16" and k is None:
+            continue  # an int16 model input or output: its readers and writers are checked
+        if tname in ("INT16", "INT64") and k is not None and names[k] in TFLITE_INT16:
+            continue  # the converter checks its own int16 tensors and int64 biases
         if k is None:  # every layer is int8, the edge is not
             which = "input" if i in ins else "output"
             raise UnsupportedLayer(
                 f"{f.where}: unsupported {tname.lower()} model {which} {f.tensor_names[i]!r}: mcugen's models take "
-                "and return int8 (or float, through a QUANTIZE / DEQUANTIZE at the edge)")
+                "and return int8 or int16 (or float, through a QUANTIZE / DEQUANTIZE at the edge)")
+        if tname in ("INT16", "INT64") and any(f.type_name(f.tensors[int(j)].type) == "INT16"
+                                                for j in list(f.ops[k].inputs) + list(f.ops[k].outputs) if int(j) >= 0):
+            took = ", ".join(sorted(TFLITE_INT16)) or "none yet"
+            raise UnsupportedLayer(
+                f"{f.where}: TFLite op #{k} {names[k]} with int16 activations (16x8) is not supported "
+                f"(tensor {f.tensor_names[i]!r}); the ops mcugen runs in 16x8: {took}")
         if tname in ("FLOAT32", "FLOAT16"):
             kind = ("a dynamic-range quantized model (int8 weights, float activations)" if int8_weights
                     else "a float model")

@@ -80,8 +80,6 @@ def test_every_real_file_loads_or_is_refused_honestly(part):
 @pytest.mark.parametrize("name, words", [
     # 7 SVDF layers reading variable state tensors that no operator writes
     ("tflm/keyword_scrambled_8bit.tflite", ["unsupported TFLite op SVDF (op #1 ", "7 in all"]),
-    # LSTMs with optional intermediate tensors of shape (0,) and int16 cell state
-    ("tflm/dtln/dtln_noise_suppression.tflite", ["unsupported TFLite op UNIDIRECTIONAL_SEQUENCE_LSTM (op #0 "]),
     ("tflm/seanet/conv/conv0.tflite", ["op #0 CONV_2D with int16 activations (16x8) is not supported"]),
     ("tflm/seanet/strided_slice/strided_slice0.tflite", ["op #0 STRIDED_SLICE with int16 activations (16x8)"]),
 ])
@@ -90,6 +88,17 @@ def test_real_refusals_name_the_op_or_feature(name, words):
         load_tflite(MODELS / name)
     msg = refusal_is_honest(e.value)
     assert all(w in msg for w in words), msg
+
+
+@pytest.mark.skipif(not MODELS.is_dir(), reason=f"{MODELS} is absent (real models are not committed)")
+def test_dtln_loads():
+    """TFLM's DTLN example: two LSTMs with optional intermediate tensors of
+    shape (0,), int16 cell state and variable state tensors, FULLY_CONNECTED,
+    LOGISTIC (its bytes against TFLM: tests/test_lstm.py)."""
+    g = load_tflite(MODELS / "tflm/dtln/dtln_noise_suppression.tflite").graph
+    assert [op.kind for op in g.ops] == ["lstm", "lstm", "dense", "lut"]
+    assert [g.tensors[t].dtype for t in g.variables] == ["int8", "int16"] * 2
+    run_int8(g, np.zeros((2,) + g.input.shape, np.int8))
 
 
 # --- converted with TFLiteConverter across its options ----------------------

@@ -155,6 +155,7 @@ class UnidirectionalSequenceLstm(Op):
 
     kind: ClassVar[str] = "lstm"
     kernel: ClassVar[str] = "lstm"
+    scratch_align: ClassVar[int] = 4
 
     w_in: np.ndarray  # int8 (4, H, I), gates in GATES order
     w_rec: np.ndarray  # int8 (4, H, H)
@@ -278,6 +279,9 @@ class UnidirectionalSequenceLstm(Op):
     def out_dtype(self):
         return np.int16 if self.act16 else np.int8
 
+    def forward_int(self, g, xs):
+        raise AssertionError("UNIDIRECTIONAL_SEQUENCE_LSTM keeps state: it runs through forward_int_state")
+
     def forward_int_state(self, g, xs, state):
         hname, cname = self.inputs[1], self.inputs[2]
         out, h, c = self.run(g, xs[0], state[hname], state[cname])
@@ -347,18 +351,7 @@ def _present(cx, k: int) -> bool:
 
 
 def _type(cx, k: int) -> str:
-    return cx.loader.type_name(cx.loader.tensors[cx.tensor_index(k)].type)
-
-
-def _state(cx, k: int, what: str) -> str:
-    """The IR tensor of variable input k (hidden or cell state)."""
-    i = cx.tensor_index(k)
-    if i < 0 or not cx.loader.tensors[i].isVariable:
-        cx.unsupported(f"a {what} state that is not a variable tensor (input {k})")
-    name = cx.loader.ir_tensor(i)
-    t = cx.g.tensors[name]
-    t.variable = True
-    return name
+    return cx.dtype(k)
 
 
 @tflite_op("UNIDIRECTIONAL_SEQUENCE_LSTM", options="UnidirectionalSequenceLSTMOptions", int16=True)
@@ -395,7 +388,7 @@ def from_tflite(cx):
         cx.unsupported(f"a rank-{len(full)} input (batch, time, features expected)")
     steps, batch, n_in = (full[0], full[1], full[2]) if time_major else (full[1], full[0], full[2])
     x = cx.input(0)
-    hidden, cell = _state(cx, HIDDEN, "hidden"), _state(cx, CELL, "cell")
+    hidden, cell = cx.variable(HIDDEN), cx.variable(CELL)
 
     def weights(ks, cols):
         ws, scales = [], []
@@ -426,8 +419,10 @@ def from_tflite(cx):
             cx.unsupported(f"a state of {cx.g.tensors[name].size} values ({batch} x {n_cell} expected)")
     cx.set_output_shape(tuple(full[:2]) + (n_cell,))
     qh = cx.g.q(hidden)
-    if qh.zero_point != 0 and act16:
-        cx.unsupported("an int16 hidden state with a non-zero zero point")
+    if act16 and (qh.zero_point != 0 or cx.g.q(x).zero_point != 0):
+        cx.unsupported("int16 activations with a non-zero zero point")
+    if cx.output_dtype() != act_type:
+        cx.unsupported(f"a {cx.output_dtype()} output ({act_type.lower()} expected)")
     op = UnidirectionalSequenceLstm(
         name=cx.name, inputs=[x, hidden, cell], outputs=[cx.output],
         w_in=w_in, w_rec=w_rec, bias=np.stack(biases).astype(np.int64 if act16 else np.int32),

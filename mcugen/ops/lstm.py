@@ -50,7 +50,7 @@ from typing import ClassVar
 
 import numpy as np
 
-from ..ir import CArray, Op
+from ..ir import CArray, Op, QParams
 from ..rounding import multiply_by_quantized_multiplier, quantize_multiplier
 from . import tflite_op
 
@@ -157,16 +157,32 @@ class UnidirectionalSequenceLstm(Op):
     kernel: ClassVar[str] = "lstm"
     scratch_align: ClassVar[int] = 4
 
-    w_in: np.ndarray  # int8 (4, H, I), gates in GATES order
-    w_rec: np.ndarray  # int8 (4, H, H)
-    bias: np.ndarray  # int32 or int64 (4, H)
-    w_in_scales: np.ndarray  # float32 (4,)
-    w_rec_scales: np.ndarray  # float32 (4,)
+    w_in: np.ndarray | None  # int8 (4, H, I), gates in GATES order (None: quantize() makes them)
+    w_rec: np.ndarray | None  # int8 (4, H, H)
+    bias: np.ndarray | None  # int32 or int64 (4, H)
+    w_in_scales: np.ndarray | None  # float32 (4,)
+    w_rec_scales: np.ndarray | None  # float32 (4,)
     time_major: bool
     batch: int
     steps: int
     cell_clip: float = 0.0
     act16: bool = False  # int16 activations (16x8)
+    # The Keras path (lstm_keras.py): float weights in Keras' layout (kernel
+    # (I, 4H), recurrent kernel (H, 4H), bias (4H,), gates i, f, c, o);
+    # stateless: the state starts from its reset value at every invocation
+    # (Keras' stateful=False; it lives in the op's scratch, not in variable
+    # tensors); last_only: the output is the last step's hidden state.
+    kernel_f: np.ndarray | None = None
+    recurrent_f: np.ndarray | None = None
+    bias_f: np.ndarray | None = None
+    stateless: bool = False
+    last_only: bool = False
+    h_q: QParams | None = None  # the hidden state's qparams (a stateless op has no tensor for it)
+    c_q: QParams | None = None  # the cell state's
+    cell_absmax: float = 0.0  # the float reference's largest |cell state| (calibration)
+    hidden_range_f: tuple[float, float] = (0.0, 0.0)  # and its hidden state range
+    calibrating: bool = False  # between begin_calibration() and quantize()
+    calibration_state: tuple | None = None
     # computed by quantize()
     fc_mult: np.ndarray | None = None  # int32 (8,): input FC of each gate, then recurrent FC
     fc_shift: np.ndarray | None = None  # int8 (8,)
@@ -179,22 +195,29 @@ class UnidirectionalSequenceLstm(Op):
     # --- shapes ------------------------------------------------------------
     @property
     def n_cell(self) -> int:
-        return int(self.w_in.shape[1])
+        return int(self.w_in.shape[1] if self.w_in is not None else self.recurrent_f.shape[0])
 
     @property
     def n_input(self) -> int:
-        return int(self.w_in.shape[2])
+        return int(self.w_in.shape[2] if self.w_in is not None else self.kernel_f.shape[0])
 
     def full_in_shape(self):
         return (self.steps, self.batch, self.n_input) if self.time_major else (self.batch, self.steps, self.n_input)
 
     def computed_shape(self, g):
-        shape = g.shape(self.inputs[0])[:-1] + (self.n_cell,)
-        return shape
+        shape = g.shape(self.inputs[0])
+        return (shape[:-2] if self.last_only else shape[:-1]) + (self.n_cell,)
 
     # --- quantization ------------------------------------------------------
     def quantize(self, g):
-        qi, qh, qc = (g.q(t) for t in self.inputs[:3])
+        self.calibrating = False
+        if self.kernel_f is not None:
+            from .lstm_keras import quantize_keras_lstm
+
+            quantize_keras_lstm(self, g)
+        if not self.stateless:
+            self.h_q, self.c_q = g.q(self.inputs[1]), g.q(self.inputs[2])
+        qi, qh, qc = g.q(self.inputs[0]), self.h_q, self.c_q
         mults, shifts = [], []
         for k in range(4):
             m, s = f32_product_multiplier(qi.scale, self.w_in_scales[k], GATE_SCALE)
@@ -240,7 +263,7 @@ class UnidirectionalSequenceLstm(Op):
     def step(self, g, x, h, c):
         """One time step for the rows of x (n, I), hidden h (n, H), cell c
         (n, H) -> (new h, new c)."""
-        qi, qh = g.q(self.inputs[0]), g.q(self.inputs[1])
+        qi, qh = g.q(self.inputs[0]), self.h_q
         gates = []
         for k in range(4):
             a = self._fc(x, self.w_in[k], qi.zero_point, self.bias[k], self.fc_mult[k], self.fc_shift[k])
@@ -279,8 +302,20 @@ class UnidirectionalSequenceLstm(Op):
     def out_dtype(self):
         return np.int16 if self.act16 else np.int8
 
+    def reset_state(self):
+        """(hidden, cell) after a reset: TFLM's rule (an int8 hidden state at
+        its zero point, otherwise 0)."""
+        h = np.full((self.batch, self.n_cell), 0 if self.act16 else self.h_q.zero_point, np.int64)
+        return h, np.zeros((self.batch, self.n_cell), np.int64)
+
     def forward_int(self, g, xs):
-        raise AssertionError("UNIDIRECTIONAL_SEQUENCE_LSTM keeps state: it runs through forward_int_state")
+        """A stateless op (the Keras path): every row of the batch from the reset state."""
+        assert self.stateless, "an LSTM with variable state runs through forward_int_state"
+        outs = []
+        for x in xs[0]:
+            out, _, _ = self.run(g, x, *self.reset_state())
+            outs.append(out[:, -1] if self.last_only else out)
+        return np.stack(outs).astype(self.out_dtype()).reshape((len(outs),) + g.shape(self.outputs[0]))
 
     def forward_int_state(self, g, xs, state):
         hname, cname = self.inputs[1], self.inputs[2]
@@ -289,15 +324,30 @@ class UnidirectionalSequenceLstm(Op):
         state[cname] = c.astype(np.int16).reshape(np.shape(state[cname]))
         return out.astype(self.out_dtype()).reshape((1,) + g.shape(self.outputs[0]))
 
+    def forward_float(self, g, xs):
+        if self.kernel_f is None:
+            raise NotImplementedError("UNIDIRECTIONAL_SEQUENCE_LSTM read from a .tflite file runs in integer only")
+        from .lstm_keras import float_run
+
+        return float_run(self, xs[0]).reshape((len(xs[0]),) + g.shape(self.outputs[0]))
+
     def forward_float_state(self, g, xs, state):
-        raise NotImplementedError("UNIDIRECTIONAL_SEQUENCE_LSTM read from a .tflite file runs in integer only")
+        return self.forward_float(g, xs)
+
+    def begin_calibration(self) -> None:
+        """quantize_graph calls it before calibrating: the state ranges the
+        float reference records start afresh."""
+        self.cell_absmax, self.hidden_range_f = 0.0, (0.0, 0.0)
+        self.calibrating, self.calibration_state = self.kernel_f is not None, None
 
     # --- code --------------------------------------------------------------
     def kernels(self, g):
         return ["lstm_common", "lstm_s16" if self.act16 else "lstm"]
 
     def scratch_bytes(self, g):
-        return self.batch * self.n_cell * (2 if self.act16 else 1)
+        n = self.batch * self.n_cell
+        # the new hidden state; a stateless op also keeps its cell and hidden state there
+        return n * (2 if self.act16 else 1) * (2 if self.stateless else 1) + (2 * n if self.stateless else 0)
 
     def bias_words(self) -> np.ndarray:
         """The bias as the kernel reads it: int32, or for 16x8 each int64 as
@@ -315,22 +365,32 @@ class UnidirectionalSequenceLstm(Op):
                 CArray("s", "int8_t", np.concatenate([self.fc_shift, self.mul_shift]))]
 
     def c_call(self, g, c):
-        qi, qh = g.q(self.inputs[0]), g.q(self.inputs[1])
+        qi, qh = g.q(self.inputs[0]), self.h_q
         fn = "mcg_lstm_s16" if self.act16 else "mcg_lstm_s8"
         tm, ts = tanh_params(self.cell_power)
         clip = self.quantized_clip if self.cell_clip > 0 else 0
-        return (f"{fn}({c.tensor(self.inputs[0])}, {c.tensor(self.outputs[0])}, {c.tensor(self.inputs[1])}, "
-                f"{c.tensor(self.inputs[2])}, (void *)({c.scratch(self)}), "
+        n = self.batch * self.n_cell
+        ht = "int16_t" if self.act16 else "int8_t"
+        if self.stateless:  # scratch: cell (int16), hidden, new hidden
+            base = f"(uint8_t *)({c.scratch(self)})"
+            hidden, cell = f"({ht} *)(void *)({base} + {2 * n})", f"(int16_t *)(void *)({base})"
+            scratch = f"(void *)({base} + {2 * n + n * (2 if self.act16 else 1)})"
+        else:
+            hidden, cell = c.tensor(self.inputs[1]), c.tensor(self.inputs[2])
+            scratch = f"(void *)({c.scratch(self)})"
+        flags = int(self.time_major) | (2 if self.stateless else 0) | (4 if self.last_only else 0)
+        return (f"{fn}({c.tensor(self.inputs[0])}, {c.tensor(self.outputs[0])}, {hidden}, "
+                f"{cell}, {scratch}, "
                 f"{c.const(self, 'wi')}, {c.const(self, 'wr')}, {c.const(self, 'b')}, "
                 f"{c.const(self, 'm')}, {c.const(self, 's')}, "
-                f"{self.batch}, {self.steps}, {self.n_input}, {self.n_cell}, {int(self.time_major)}, "
+                f"{self.batch}, {self.steps}, {self.n_input}, {self.n_cell}, {flags}, "
                 f"{qi.zero_point}, {qh.zero_point}, {tm}, {ts}, {clip});")
 
     def macs(self, g):
         return self.batch * self.steps * 4 * self.n_cell * (self.n_input + self.n_cell)
 
     def param_count(self):
-        return int(self.w_in.size + self.w_rec.size + self.bias.size)
+        return 4 * self.n_cell * (self.n_input + self.n_cell + 1)
 
     def describe(self):
         return f"{self.n_input}->{self.n_cell} x{self.steps}{' time-major' if self.time_major else ''}"

@@ -17,6 +17,8 @@
   layer for every invocation, and its output bytes equal TFLM's.
 * What TFLM's kernel refuses (projection, peephole, layer norm, CIFG) is
   refused in one line naming the op and the feature.
+* The Keras LSTM layer with mcugen's quantizer: float IR == Keras, C == the
+  reference, and its quantization == TFLiteConverter's (mcugen/ops/lstm_keras.py).
 """
 from __future__ import annotations
 
@@ -24,6 +26,7 @@ import fcntl
 import os
 import re
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -271,3 +274,78 @@ def test_kernels_compile_for_avr_and_cortex_m(tmp_path_factory, tmp_path):
                                 f"-I{tmp_path}", "-c", str(src), "-o", str(tmp_path / f"{case}.o")],
                                capture_output=True, text=True)
             assert r.returncode == 0, (cc, r.stderr[-2000:])
+
+
+# --- the Keras LSTM layer (mcugen's quantizer) ---------------------------------
+
+def _keras_lstm(keras, seq: bool, steps: int = 5, features: int = 3, units: int = 4, batch=None):
+    keras.utils.set_random_seed(steps + seq)
+    inp = keras.Input((steps, features), batch_size=batch)
+    lstm = keras.layers.LSTM(units, return_sequences=seq)
+    model = keras.Model(inp, lstm(inp), name=f"lstm{int(seq)}")
+    w = lstm.get_weights()
+    lstm.set_weights(w[:2] + [np.random.default_rng(steps).normal(0, 0.5, w[2].shape).astype(np.float32)])
+    return model
+
+
+@pytest.mark.parametrize("seq", [True, False])
+def test_keras_lstm_roundtrip(keras, seq):
+    """Float IR == Keras (every invocation from a zero state, Keras'
+    stateful=False), and the C == the integer reference on every layer."""
+    from conftest import roundtrip
+
+    inp = keras.Input((5, 3))
+    x = keras.layers.LSTM(4, return_sequences=seq)(inp)
+    model = keras.Model(inp, keras.layers.Dense(2)(keras.layers.Flatten()(x) if seq else x), name=f"kl{int(seq)}")
+    rng = np.random.default_rng(1)
+    r = roundtrip(model, rng.normal(0, 1, (64, 5, 3)).astype(np.float32), rng.normal(0, 1, (6, 5, 3)).astype(np.float32))
+    assert r.float_err < 1e-5, r.float_err
+    assert r.exact, r.first_mismatch
+
+
+@pytest.mark.parametrize("seq", [True, False])
+def test_keras_lstm_quantized_as_tflite_converter(keras, seq):
+    """mcugen's quantization of a Keras LSTM equals TFLiteConverter's for the
+    same weights and calibration samples: int8 weights, their scales, int32
+    biases, input qparams and input-FC multipliers, cell scale, cell clip;
+    the hidden (= output) qparams to float32 rounding of the calibrated range
+    (mcugen calibrates in float64). The C on the host equals the reference."""
+    import tf_keras
+
+    from mcugen.keras_loader import _native_stderr_silenced, graph_from_keras
+    from mcugen.oracles import import_tf
+    from mcugen.quantize import quantize_graph
+
+    tf = import_tf()
+    model = _keras_lstm(keras, seq)
+    xc = np.random.default_rng(2).normal(0, 1, (48, 5, 3)).astype(np.float32)
+    g = quantize_graph(graph_from_keras(model, "k"), xc)
+    ours = g.ops[0]
+    twin_in = tf_keras.Input((5, 3), batch_size=1)
+    twin_lstm = tf_keras.layers.LSTM(4, return_sequences=seq)
+    twin = tf_keras.Model(twin_in, twin_lstm(twin_in))
+    twin_lstm.set_weights(model.layers[1].get_weights())
+
+    def representative():
+        for x in xc:
+            yield [x[None]]
+
+    c = tf.lite.TFLiteConverter.from_keras_model(twin)
+    c.optimizations = [tf.lite.Optimize.DEFAULT]
+    c.representative_dataset = representative
+    c.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+    c.inference_input_type = tf.int8
+    c.inference_output_type = tf.int8
+    with _native_stderr_silenced():
+        tm = graph_from_tflite(c.convert(), "twin")
+    theirs = next(op for op in tm.graph.ops if op.kind == "lstm")
+    for field in ("w_in", "w_rec", "bias", "w_in_scales", "w_rec_scales", "mul_shift", "cell_power",
+                  "quantized_clip"):
+        assert np.array_equal(getattr(ours, field), getattr(theirs, field)), field
+    assert np.array_equal(ours.fc_mult[:4], theirs.fc_mult[:4])  # input FCs: input and weight scales
+    assert (g.input.q, ours.c_q) == (tm.graph.input.q, theirs.c_q)
+    # the hidden (= output) range: float64 here, float32 in the converter's calibration
+    assert ours.h_q.zero_point == theirs.h_q.zero_point
+    assert abs(ours.h_q.scale / theirs.h_q.scale - 1) < 1e-5, (ours.h_q, theirs.h_q)
+    xq = g.input.q.quantize(np.random.default_rng(3).normal(0, 1, (3, 5, 3)))
+    host_matches_reference(SimpleNamespace(graph=g), xq, "klstm")

@@ -13,14 +13,17 @@ What is matched from TFLiteConverter's integer LSTM:
   every step); a cell clip of 10 (the converter writes cell_clip = 10 for a
   Keras LSTM);
 * the cell state int16, symmetric, with a power-of-two scale 2^(p - 15), p
-  the smallest integer >= 0 with 2^p >= max |cell state| calibrated.
+  the smallest integer >= 0 with 2^p >= max |cell state|;
+* calibration as its calibrator runs it: the representative samples are one
+  sequence (the state carried from each sample to the next), the hidden range
+  is that of the op's output (every step), and the cell range that of the
+  cell state tensor, i.e. its value at the end of each sample.
 
-Where mcugen differs: its calibration runs its float reference, each
-calibration sample from a zero state, and takes the range of the hidden and
-cell state over every step; the converter's calibrator records its own
-statistics of the state tensors, so the cell scale (and the hidden range when
-return_sequences is off) can be another power of two / range than the
-converter's. The C follows Keras' semantics, stateful=False: every
+Where mcugen differs: its float reference computes in float64 and TFLite's
+calibration in float32, so a calibrated range (the hidden state's, the
+layers' after it) can differ in its last bits and give a scale one float32
+step apart; the int8 weights, biases, input qparams and cell scale are the
+converter's (tests/test_lstm.py). The C follows Keras' semantics, stateful=False: every
 invocation starts from the reset state (the converted file's TFLM run keeps
 the state between invocations instead). stateful=True, return_state,
 go_backwards and activations other than tanh / sigmoid are refused.
@@ -38,10 +41,12 @@ def _sigmoid(z):
     return 1.0 / (1.0 + np.exp(-z))
 
 
-def _sequence(op, x: np.ndarray, h: np.ndarray, c: np.ndarray):
+def _sequence(op, x: np.ndarray, h: np.ndarray, c: np.ndarray, every: int = 0):
     """Keras' LSTM over x (n, T, I) from state (h, c) of (n, H): returns the
-    hidden state of every step (n, T, H) and the last (h, c); records the
-    ranges of the cell and hidden state in the op."""
+    hidden state of every step (n, T, H) and the last (h, c); records in the
+    op the range of the hidden state over every step and the largest |cell
+    state| at the end of every ``every`` steps (each sample's end, where
+    TFLiteConverter's calibrator sees the cell state tensor)."""
     H = op.n_cell
     K, R, b = (np.asarray(v, dtype=np.float64) for v in (op.kernel_f, op.recurrent_f, op.bias_f))
     seq, cmax = [], op.cell_absmax
@@ -51,7 +56,8 @@ def _sequence(op, x: np.ndarray, h: np.ndarray, c: np.ndarray):
         c = f * c + i * g
         h = o * np.tanh(c)
         seq.append(h)
-        cmax = max(cmax, float(np.abs(c).max(initial=0.0)))
+        if every and (t + 1) % every == 0:
+            cmax = max(cmax, float(np.abs(c).max(initial=0.0)))
     op.cell_absmax = cmax
     out = np.stack(seq, axis=1) if seq else np.zeros(x.shape[:2] + (H,))
     if out.size:
@@ -69,7 +75,7 @@ def float_run(op, x: np.ndarray) -> np.ndarray:
     n, T, H = x.shape[0], x.shape[1], op.n_cell
     if op.calibrating:
         h, c = op.calibration_state or (np.zeros((1, H)), np.zeros((1, H)))
-        out, h, c = _sequence(op, x.reshape(1, n * T, -1), h, c)
+        out, h, c = _sequence(op, x.reshape(1, n * T, -1), h, c, every=T)
         op.calibration_state = (h, c)
         out = out.reshape(n, T, H)
     else:

@@ -231,6 +231,26 @@ def test_converted_lstm_equals_tflm(case, tmp_path_factory):
     assert np.array_equal(ours, theirs), f"differs from TFLM on {np.mean(ours != theirs):.2%} of values"
 
 
+def with_cell_clip(data: bytes, clip: float) -> bytes:
+    def change(S, m, sg):
+        _lstm_op(sg).builtinOptions.cellClip = clip
+
+    return edit_tflite(data, change)
+
+
+@pytest.mark.parametrize("clip, act16", [(0.05, False), (1e-6, False), (0.02, True)])
+def test_cell_clip_equals_tflm(clip, act16, tmp_path_factory):
+    """A cell clip that bites (1e-6: quantized to 0, every cell value clamped to 0)."""
+    data = with_cell_clip(_cached(tmp_path_factory, "s711b1", lambda: convert_lstm(7, True, 1)), clip)
+    tm = graph_from_tflite(to_16x8(data) if act16 else data, "clip")
+    lstm = tm.graph.ops[0]
+    assert lstm.quantized_clip == int(np.float64(np.float32(clip)) / lstm.c_q.scale)
+    xq = rows(tm.graph, 3, seed=5)
+    ours = host_matches_reference(tm, xq, "clip")
+    theirs = tflm(tm, xq)
+    assert np.array_equal(ours, theirs), f"differs from TFLM on {np.mean(ours != theirs):.2%} of values"
+
+
 # --- refusals ---------------------------------------------------------------
 
 def _with_input(k: int, source: int):

@@ -368,7 +368,7 @@ class UnidirectionalSequenceLstm(Op):
         qi, qh = g.q(self.inputs[0]), self.h_q
         fn = "mcg_lstm_s16" if self.act16 else "mcg_lstm_s8"
         tm, ts = tanh_params(self.cell_power)
-        clip = self.quantized_clip if self.cell_clip > 0 else 0
+        clip = self.quantized_clip if self.cell_clip > 0 else -1
         n = self.batch * self.n_cell
         ht = "int16_t" if self.act16 else "int8_t"
         if self.stateless:  # scratch: cell (int16), hidden, new hidden

@@ -207,7 +207,7 @@ def _judge(results: dict[str, OracleAgreement], c_ok: bool) -> tuple[bool, list[
         for la in r.layers:
             if la.local_identical_bytes_ratio >= 1.0:
                 continue
-            mate = local[other[name]].get((la.layer, la.op), 0.0)
+            mate = local.get(other[name], {}).get((la.layer, la.op), 0.0)
             if la.op in DIVERGENT[name] and mate >= 1.0:
                 continue
             ok = False

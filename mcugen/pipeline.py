@@ -88,7 +88,7 @@ def random_calibration_warning(path: Path) -> str:
     )
 
 
-QUANTIZERS = ("mcugen", "tflite")
+QUANTIZERS = ("mcugen", "tflite", "tflite-16x8")
 
 
 def _samples(g: Graph, calib, warn, make_random) -> tuple[list[np.ndarray], bool]:
@@ -107,9 +107,11 @@ def _prepare_tflite(path: Path, calib, warn=None) -> Prepared:
     check_graph(g)
 
     def codes(k, shape):
-        # Test inputs only (nothing is calibrated): every int8 input code.
+        # Test inputs only (nothing is calibrated): every int8 input code
+        # (int16: codes over the whole range).
         rng = np.random.default_rng(k)
-        x = rng.integers(-128, 128, size=(128,) + shape).astype(np.int8)
+        lo, hi = g.tensors[g.inputs[k]].limits
+        x = rng.integers(lo, hi + 1, size=(128,) + shape).astype(g.tensors[g.inputs[k]].np_dtype)
         return g.q(g.inputs[k]).dequantize(x).astype(np.float32)
 
     samples, is_random = _samples(g, calib, warn, codes)
@@ -131,12 +133,13 @@ def prepare(path: str | Path, calib: str | Path | None = None, warn=None, quanti
         warnings.append(random_calibration_warning(path))
     for w in warnings:
         (warn or (lambda m: print(m, file=sys.stderr)))(w)
-    if quantizer == "tflite":
+    if quantizer in ("tflite", "tflite-16x8"):
         from .tflite.loader import graph_from_tflite
         from .tflite_quantizer import convert_keras
 
-        tm = graph_from_tflite(convert_keras(model, samples if len(samples) > 1 else samples[0]), g.name,
-                               f"{path.name} (quantized by TFLiteConverter)")
+        int16 = quantizer == "tflite-16x8"
+        tm = graph_from_tflite(convert_keras(model, samples if len(samples) > 1 else samples[0], int16=int16),
+                               g.name, f"{path.name} (quantized by TFLiteConverter{' in 16x8' if int16 else ''})")
         check_graph(tm.graph)
         keras_io = g.io_names()
         adopt_keras_names(tm.graph, keras_io)

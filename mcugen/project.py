@@ -98,6 +98,9 @@ def _refuse_edits(out_dir: Path, edited: list[str]) -> None:
             f"with --force (mcugen build), or write the project elsewhere with -o")
 
 
+SKETCH_STEPS = 4  # calls the sketch of a model with state makes
+
+
 def _typed(p) -> dict:
     """A port's C type, the macro that reads it from flash, Unity's array check."""
     bits = "16" if p.ctype == "int16_t" else "8"
@@ -112,7 +115,10 @@ def project_context(g: Graph, cm: CModel, board: Board, test_inputs) -> dict:
 
     xs = [np.asarray(x).astype(t.np_dtype).reshape((-1,) + t.shape)
           for x, t in zip(g.input_arrays(test_inputs), g.input_tensors)]
-    expected = int8_outputs(g, xs)
+    expected = int8_outputs(g, xs)  # a model with state: the inputs as one sequence from a reset
+    # The sketch runs the first input, or for a model with state the first
+    # few in sequence (one call from a reset would not show the state at work).
+    steps = min(SKETCH_STEPS, len(xs[0])) if g.variables else 1
     ins, outs = ports(g, cm.name)
     NAME = cm.name.upper()
     single = len(ins) == 1 and len(outs) == 1
@@ -122,20 +128,20 @@ def project_context(g: Graph, cm: CModel, board: Board, test_inputs) -> dict:
             buf="input" if single else f"input_{p.ident}",
             size_macro=f"{NAME}_INPUT_SIZE" if single else f"{NAME}_INPUT_{p.IDENT}_SIZE",
             golden_name="golden_inputs" if single else f"golden_input_{p.ident}",
-            body=c_values(x[0]), golden=c_values(x), size=p.size, **_typed(p)))
+            body=c_values(x[:steps]), golden=c_values(x), size=p.size, **_typed(p)))
     for k, (p, y) in enumerate(zip(outs, expected)):
         shown_values = min(p.size, 8)
         out_ctx.append(dict(
             buf="output" if single else f"output_{p.ident}",
             size_macro=f"{NAME}_OUTPUT_SIZE" if single else f"{NAME}_OUTPUT_{p.IDENT}_SIZE",
             golden_name="golden_outputs" if single else f"golden_output_{p.ident}",
-            body=c_values(y[0]), golden=c_values(y), size=p.size, shown_values=shown_values,
+            body=c_values(y[:steps]), golden=c_values(y), size=p.size, shown_values=shown_values,
             classifier=output_is_classifier(g, k),
             dequantize=f"{cm.name}_dequantize_output" if single else f"{cm.name}_dequantize_{p.ident}",
             label="" if len(outs) == 1 else f"{p.ident}: ", label_plain=p.ident, **_typed(p)))
     call = f"{cm.name}_invoke({', '.join(p['buf'] for p in in_ctx + out_ctx)})"
     label_size = 20 if len(outs) == 1 else 20 + len(", output ") + max(len(p.ident) for p in outs)
-    return dict(version=__version__, board=board, name=cm.name, NAME=NAME, n_golden=len(xs[0]),
+    return dict(version=__version__, board=board, name=cm.name, NAME=NAME, n_golden=len(xs[0]), steps=steps,
                 ins=in_ctx, outs=out_ctx, call=call, label_size=label_size)
 
 

@@ -24,10 +24,12 @@ import numpy as np
 from .errors import McugenError
 
 
-def convert_keras(model, samples, per_channel: bool = True) -> bytes:
+def convert_keras(model, samples, per_channel: bool = True, int16: bool = False) -> bytes:
     """A fully int8 ``.tflite`` flatbuffer of a Keras model, calibrated on
     ``samples`` (N, *input shape), or for a model with several inputs a list
-    of such batches in ``model.inputs`` order."""
+    of such batches in ``model.inputs`` order. ``int16``: TFLite's 16x8
+    instead (int16 activations, symmetric, zero point 0; int8 weights; int64
+    biases), with int16 input and output."""
     from .oracles import import_tf
     from .keras_loader import _native_stderr_silenced
 
@@ -48,9 +50,12 @@ def convert_keras(model, samples, per_channel: bool = True) -> bytes:
             conv = tf.lite.TFLiteConverter.from_keras_model(model)
             conv.optimizations = [tf.lite.Optimize.DEFAULT]
             conv.representative_dataset = representative
-            conv.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
-            conv.inference_input_type = tf.int8
-            conv.inference_output_type = tf.int8
+            if int16:
+                conv.target_spec.supported_ops = [tf.lite.OpsSet.EXPERIMENTAL_TFLITE_BUILTINS_ACTIVATIONS_INT16_WEIGHTS_INT8]
+                conv.inference_input_type = conv.inference_output_type = tf.int16
+            else:
+                conv.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+                conv.inference_input_type = conv.inference_output_type = tf.int8
             if not per_channel:
                 conv._experimental_disable_per_channel = True
             return bytes(conv.convert())

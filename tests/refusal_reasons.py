@@ -35,6 +35,8 @@ REFUSAL_REASONS: dict[str, str] = {
     "tflite: inconsistent operator": r"TFLite op #\d+ \w+ \(.*\): inconsistent file",
     "tflite: not fully int8": r"not a fully int8-quantized model",
     "tflite: op without 16x8": r"TFLite op #\d+ \w+ with int16 activations \(16x8\) is not supported",
+    "tflite: variable tensor with data": r"unsupported tensor '.*' marked variable \(state kept between "
+                                         r"invocations\) that also holds constant data",
     "tflite: variable tensor misplaced": r"unsupported (a variable tensor as input \d+|input \d+ that is not a "
                                          r"variable tensor)",
     "tflite: unsupported op": r"unsupported TFLite op ",
@@ -43,6 +45,10 @@ REFUSAL_REASONS: dict[str, str] = {
     "tflite: unsupported use of an op": r"^TFLite op #\d+ \w+ \(.*\): unsupported (output scale|weights with a "
                                         r"non-zero zero point|inputs quantized differently|different input and output "
                                         r"quantization|fused activation|input \d+ \(.*\) without quantization)",
+    "tflite: output shape of a dynamic tensor": r"^TFLite op #\d+ \w+ \(.*\): unsupported output shape \(.*\) \(the "
+                                                r"file records \(.*\), with dynamic dimensions\)",
+    "tflite: axis tensor of expand_dims": r"^TFLite op #\d+ EXPAND_DIMS \(.*\): unsupported (an axis tensor of \d+ "
+                                          r"values|axis -?\d+ for a rank)",
     "tflite: operator option out of range": r"operator #\d+ \w+: \w+ -?[\d,]+ \(must be in \[",
     "tflite: scale not finite positive": r"has scale \S+ \(scales must be finite, positive float32 values\)",
     "tflite: scale out of range": r"has scale \S+ \(outside \[1e-30, 1e30\]\)",

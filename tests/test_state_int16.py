@@ -117,3 +117,41 @@ def test_bytes_are_little_endian_both_ways():
     assert b.dtype == np.int8 and b.shape == (1, 10)
     assert list(b[0, :4].view(np.uint8)) == [1, 0, 0xFE, 0xFF]
     assert np.array_equal(from_bytes(b, g.tensors["y"]), y)
+
+
+def test_project_sketch_and_golden_test_run_the_sequence(tmp_path):
+    """The sketch of a model with state runs several inputs in sequence and
+    checks every call; the golden test (Unity) checks the whole sequence in
+    int16; both fail on a wrong byte."""
+    import subprocess
+    from pathlib import Path
+
+    from mcugen.boards import get_board
+    from mcugen.project import write_project
+    from test_sketch_output import run_sketch
+
+    root = Path(__file__).resolve().parents[1]
+    g = pruned(graph())
+    cm = render(g, board=get_board("qemu_m4"))
+    x = np.random.default_rng(1).integers(-128, 128, size=(6, 5)).astype(np.int8)
+    y = run_int(g, x)["y"]
+    proj = write_project(tmp_path / "p", g, cm, get_board("qemu_m4"), x)
+    main = (proj / "src" / "main.cpp").read_text()
+    assert "sequence of 4 embedded test" in main and "static const int16_t MCG_FLASH expected_output[4 * " in main
+    text = run_sketch(tmp_path, proj, cm.name)
+    assert "output bytes: " + " ".join(str(int(v)) for v in y[3]) in text and "reference: match" in text
+    lib = proj / "lib" / cm.name
+    test_c = proj / "test" / "test_model" / "test_main.c"
+    for broken in (False, True):
+        src = test_c.read_text()
+        if broken:  # the last sample's last value, one LSB off: only a sequence reaches it
+            src = src.replace(f"{int(y[5][-1])}\n}};", f"{int(y[5][-1]) + 1}\n}};", 1)
+            assert src != test_c.read_text()
+        path = tmp_path / f"golden{int(broken)}.c"
+        path.write_text(src)
+        exe = tmp_path / f"golden{int(broken)}"
+        subprocess.run(["gcc", "-std=c99", "-Wall", "-Wextra", "-Werror", "-I", str(lib), "-I",
+                        str(root / "tests" / "unity_stub"), str(lib / f"{cm.name}.c"), str(path), "-o", str(exe)],
+                       check=True)
+        r = subprocess.run([str(exe)], capture_output=True, text=True)
+        assert (r.returncode != 0) == broken, r.stdout

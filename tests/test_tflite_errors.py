@@ -111,3 +111,65 @@ def test_cli_writes_nothing(files, tmp_path):
         assert len(lines) == 1 and lines[0].startswith("mcugen: error: "), r.stderr
         assert "Traceback" not in r.stderr
         assert not out.exists()
+
+
+# --- files TFLM runs differently from what mcugen would compute (found by
+# the fuzz campaign with TFLM as the oracle; each was accepted, and differed)
+def _edited(files, change) -> bytes:
+    from conftest import edit_tflite
+
+    return edit_tflite((files / "good.tflite").read_bytes(), change)
+
+
+def _weights(S, m, sg):
+    conv = next(op for op in sg.operators if m.operatorCodes[op.opcodeIndex].builtinCode == S.BuiltinOperator.CONV_2D)
+    return sg.tensors[conv.inputs[1]]
+
+
+def test_constant_marked_variable_is_refused(files):
+    """TFLM ignores a variable tensor's data (it starts from zeros), LiteRT
+    refuses the file: accepted, mcugen's C ran the weights TFLM zeroes."""
+    def change(S, m, sg):
+        _weights(S, m, sg).isVariable = True
+
+    with pytest.raises(UnsupportedLayer, match=r"marked variable .* also holds constant data"):
+        graph_from_tflite(_edited(files, change), "m")
+
+
+def test_dynamic_output_recorded_with_another_size_is_refused(keras):
+    """A dynamic output whose recorded shape TFLM allocates (127 rows) is not
+    what the op computes (1 row): TFLM's next op then reads 127 rows."""
+    from conftest import edit_tflite
+
+    inp = keras.Input((6,))
+    model = keras.Model(inp, keras.layers.LeakyReLU(0.1)(keras.layers.Dense(4)(inp)))
+    data = convert_keras(model, np.random.default_rng(0).uniform(-1, 1, (8, 6)).astype(np.float32))
+
+    def change(S, m, sg):
+        fc = next(op for op in sg.operators
+                  if m.operatorCodes[op.opcodeIndex].builtinCode == S.BuiltinOperator.FULLY_CONNECTED)
+        out = sg.tensors[fc.outputs[0]]
+        out.shapeSignature = [-1, 4]
+        out.shape = [127, 4]
+
+    with pytest.raises(McugenError, match=r"unsupported output shape \(1, 4\) \(the file records \(127, 4\)"):
+        graph_from_tflite(edit_tflite(data, change), "m")
+
+
+def test_expand_dims_with_several_axes_is_refused(keras):
+    """TFLM and LiteRT refuse an EXPAND_DIMS axis tensor of several values;
+    mcugen took its first one."""
+    from conftest import edit_tflite
+
+    inp = keras.Input((12, 2))
+    model = keras.Model(inp, keras.layers.Conv1D(3, 3)(inp))
+    data = convert_keras(model, np.random.default_rng(0).uniform(-1, 1, (8, 12, 2)).astype(np.float32))
+
+    def change(S, m, sg):
+        ed = next(op for op in sg.operators if m.operatorCodes[op.opcodeIndex].builtinCode == S.BuiltinOperator.EXPAND_DIMS)
+        axis = sg.tensors[ed.inputs[1]]
+        axis.shape = [4]
+        m.buffers[axis.buffer].data = np.array([1, 1, 1, 1], np.int32).view(np.uint8)
+
+    with pytest.raises(UnsupportedLayer, match=r"EXPAND_DIMS .*unsupported an axis tensor of 4 values"):
+        graph_from_tflite(edit_tflite(data, change), "m")

@@ -59,7 +59,12 @@ def from_tflite(cx):
             known = int(np.prod([v for v in new if v != -1], dtype=np.int64)) or 1
             new[new.index(-1)] = total // known
     elif cx.opname == "EXPAND_DIMS":
-        axis = int(np.asarray(cx.const(1)).reshape(-1)[0])
+        axes = np.asarray(cx.const(1)).reshape(-1)
+        if axes.size != 1:  # TFLM and LiteRT refuse it too (expand_dims.cc: NumElements(axis) == 1)
+            cx.unsupported(f"an axis tensor of {axes.size} values (one expected)")
+        axis = int(axes[0])
+        if not -len(full_in) - 1 <= axis <= len(full_in):
+            cx.unsupported(f"axis {axis} for a rank-{len(full_in)} input")
         axis = axis + len(full_in) + 1 if axis < 0 else axis
         new = list(full_in[:axis]) + [1] + list(full_in[axis:])
     else:

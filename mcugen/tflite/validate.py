@@ -192,6 +192,11 @@ def _order(f: TFLiteFile) -> None:
         buf = buffers[b]
         return (buf.data is not None and len(buf.data) > 0) or int(getattr(buf, "size", 0) or 0) > 0
 
+    for i, t in enumerate(f.tensors):
+        if t.isVariable and has_data(i):
+            raise UnsupportedLayer(
+                f"{f.where}: unsupported tensor {f.tname(i)!r} marked variable (state kept between invocations) "
+                "that also holds constant data: TFLM ignores the data and starts it from zeros, LiteRT refuses it")
     written = {int(j) for j in (f.sg.inputs if f.sg.inputs is not None else [])}
     written |= {i for i in range(len(f.tensors)) if has_data(i)}
     # Variable tensors (the state of SVDF and LSTM ops) hold their values

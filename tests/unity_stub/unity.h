@@ -30,6 +30,15 @@ static int unity_tests;
         }                                                                                     \
     } while (0)
 
+#define TEST_ASSERT_EQUAL_INT16_ARRAY_MESSAGE(expected, actual, n, message)                   \
+    do {                                                                                      \
+        if (memcmp((expected), (actual), 2 * (size_t)(n)) != 0) {                             \
+            printf("%s:%d: FAIL: int16 arrays differ. %s\n", __FILE__, __LINE__, (message));   \
+            ++unity_failures;                                                                 \
+            return;                                                                           \
+        }                                                                                     \
+    } while (0)
+
 void setUp(void);
 void tearDown(void);
 #endif

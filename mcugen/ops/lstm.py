@@ -45,7 +45,7 @@ What is matched (tflite-micro ``kernels/unidirectional_sequence_lstm.cc``,
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import ClassVar
 
 import numpy as np
@@ -190,7 +190,6 @@ class UnidirectionalSequenceLstm(Op):
     mul_shift: np.ndarray | None = None
     cell_power: int = 0
     quantized_clip: int = 0
-    extras: dict = field(default_factory=dict)
 
     # --- shapes ------------------------------------------------------------
     @property
@@ -236,7 +235,12 @@ class UnidirectionalSequenceLstm(Op):
         self.cell_power = checked_log2(qc.scale)
         if tanh_params(self.cell_power)[0] > 65535:
             raise ValueError(f"layer {self.name!r}: a cell state scale of {qc.scale:g} (2^{self.cell_power}): "
-                             "TFLM's tanh of it overflows int32 (scales below 2^-1 are supported)")
+                             "TFLM's tanh of it overflows int32 (cell scales up to 4 are supported)")
+        if not self.act16:  # the C accumulates each FC in int32, as TFLM does
+            worst = max(self.n_input, self.n_cell) * 255 * 127 + int(np.abs(self.bias.astype(np.int64)).max())
+            if worst > 2**31 - 1:
+                raise ValueError(f"layer {self.name!r}: {max(self.n_input, self.n_cell)} products per gate "
+                                 "could overflow the int32 accumulator")
         clip = float(np.float32(self.cell_clip)) / float(np.float32(qc.scale))
         self.quantized_clip = int(min(max(clip, -32768.0), 32767.0))  # static_cast truncates
 

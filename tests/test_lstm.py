@@ -298,10 +298,10 @@ def test_kernels_compile_for_avr_and_cortex_m(tmp_path_factory, tmp_path):
 
 # --- the Keras LSTM layer (mcugen's quantizer) ---------------------------------
 
-def _keras_lstm(keras, seq: bool, steps: int = 5, features: int = 3, units: int = 4, batch=None):
+def _keras_lstm(keras, seq: bool, steps: int = 5, features: int = 3, units: int = 4, stateful: bool = False):
     keras.utils.set_random_seed(steps + seq)
-    inp = keras.Input((steps, features), batch_size=batch)
-    lstm = keras.layers.LSTM(units, return_sequences=seq)
+    inp = keras.Input((steps, features), batch_size=1 if stateful else None)
+    lstm = keras.layers.LSTM(units, return_sequences=seq, stateful=stateful)
     model = keras.Model(inp, lstm(inp), name=f"lstm{int(seq)}")
     w = lstm.get_weights()
     lstm.set_weights(w[:2] + [np.random.default_rng(steps).normal(0, 0.5, w[2].shape).astype(np.float32)])
@@ -323,28 +323,21 @@ def test_keras_lstm_roundtrip(keras, seq):
     assert r.exact, r.first_mismatch
 
 
-@pytest.mark.parametrize("seq", [True, False])
-def test_keras_lstm_quantized_as_tflite_converter(keras, seq):
-    """mcugen's quantization of a Keras LSTM equals TFLiteConverter's for the
-    same weights and calibration samples: int8 weights, their scales, int32
-    biases, input qparams and input-FC multipliers, cell scale, cell clip;
-    the hidden (= output) qparams to float32 rounding of the calibrated range
-    (mcugen calibrates in float64). The C on the host equals the reference."""
+def converter_twin(model, xc: np.ndarray, seq: bool):
+    """The Keras LSTM's weights in a tf_keras LSTM of batch size 1 converted
+    by TFLiteConverter to int8 on the calibration samples ``xc``."""
     import tf_keras
 
-    from mcugen.keras_loader import _native_stderr_silenced, graph_from_keras
+    from mcugen.keras_loader import _native_stderr_silenced
     from mcugen.oracles import import_tf
-    from mcugen.quantize import quantize_graph
 
     tf = import_tf()
-    model = _keras_lstm(keras, seq)
-    xc = np.random.default_rng(2).normal(0, 1, (48, 5, 3)).astype(np.float32)
-    g = quantize_graph(graph_from_keras(model, "k"), xc)
-    ours = g.ops[0]
-    twin_in = tf_keras.Input((5, 3), batch_size=1)
-    twin_lstm = tf_keras.layers.LSTM(4, return_sequences=seq)
+    steps, features = xc.shape[1:]
+    lstm = next(layer for layer in model.layers if type(layer).__name__ == "LSTM")
+    twin_in = tf_keras.Input((steps, features), batch_size=1)
+    twin_lstm = tf_keras.layers.LSTM(lstm.get_config()["units"], return_sequences=seq)
     twin = tf_keras.Model(twin_in, twin_lstm(twin_in))
-    twin_lstm.set_weights(model.layers[1].get_weights())
+    twin_lstm.set_weights(lstm.get_weights())
 
     def representative():
         for x in xc:
@@ -357,7 +350,24 @@ def test_keras_lstm_quantized_as_tflite_converter(keras, seq):
     c.inference_input_type = tf.int8
     c.inference_output_type = tf.int8
     with _native_stderr_silenced():
-        tm = graph_from_tflite(c.convert(), "twin")
+        return graph_from_tflite(c.convert(), "twin")
+
+
+@pytest.mark.parametrize("seq", [True, False])
+def test_keras_lstm_quantized_as_tflite_converter(keras, seq):
+    """mcugen's quantization of a Keras LSTM equals TFLiteConverter's for the
+    same weights and calibration samples: int8 weights, their scales, int32
+    biases, input qparams and input-FC multipliers, cell scale, cell clip;
+    the hidden (= output) qparams to float32 rounding of the calibrated range
+    (mcugen calibrates in float64). The C on the host equals the reference."""
+    from mcugen.keras_loader import graph_from_keras
+    from mcugen.quantize import quantize_graph
+
+    model = _keras_lstm(keras, seq)
+    xc = np.random.default_rng(2).normal(0, 1, (48, 5, 3)).astype(np.float32)
+    g = quantize_graph(graph_from_keras(model, "k"), xc)
+    ours = g.ops[0]
+    tm = converter_twin(model, xc, seq)
     theirs = next(op for op in tm.graph.ops if op.kind == "lstm")
     for field in ("w_in", "w_rec", "bias", "w_in_scales", "w_rec_scales", "mul_shift", "cell_power",
                   "quantized_clip"):
@@ -369,3 +379,32 @@ def test_keras_lstm_quantized_as_tflite_converter(keras, seq):
     assert abs(ours.h_q.scale / theirs.h_q.scale - 1) < 1e-5, (ours.h_q, theirs.h_q)
     xq = g.input.q.quantize(np.random.default_rng(3).normal(0, 1, (3, 5, 3)))
     host_matches_reference(SimpleNamespace(graph=g), xq, "klstm")
+
+
+@pytest.mark.parametrize("seq", [True, False])
+def test_keras_stateful_lstm_equals_tflm(keras, seq):
+    """stateful=True: the state kept from one invocation to the next, as
+    Keras keeps it between calls (float IR == Keras over a sequence) and as
+    TFLM keeps it between invokes: the C over a sequence equals the reference
+    and, quantized as TFLiteConverter quantizes the same weights, TFLM's bytes
+    on the converted file (its hidden scale is a float32 step apart here: the
+    float64 calibration; the bytes agree)."""
+    from mcugen.keras_loader import graph_from_keras
+    from mcugen.quantize import quantize_graph
+    from mcugen.reference import run_float
+
+    model = _keras_lstm(keras, seq, stateful=True)
+    rng = np.random.default_rng(4)
+    xc, xt = rng.normal(0, 1, (48, 5, 3)).astype(np.float32), rng.normal(0, 1, (6, 5, 3)).astype(np.float32)
+    g = graph_from_keras(model, "ks")
+    assert [g.tensors[t].variable for t in g.ops[0].inputs] == [False, True, True]
+    model.layers[1].reset_states()
+    want = np.asarray(model.predict(xt, batch_size=1, verbose=0))
+    got = run_float(g, xt)[g.outputs[0]]
+    assert np.abs(want.reshape(got.shape) - got).max() < 1e-5
+    quantize_graph(g, xc)
+    xq = g.input.q.quantize(xt)
+    ours = host_matches_reference(SimpleNamespace(graph=g), xq, "ks")
+    tm = converter_twin(model, xc, seq)
+    theirs = tflm(tm, xq)
+    assert np.array_equal(ours.reshape(theirs.shape), theirs), f"{np.mean(ours.reshape(theirs.shape) != theirs):.2%}"

@@ -318,7 +318,7 @@ class UnidirectionalSequenceLstm(Op):
         outs = []
         for x in xs[0]:
             out, _, _ = self.run(g, x, *self.reset_state())
-            outs.append(out[:, -1] if self.last_only else out)
+            outs.append((out[-1] if self.time_major else out[:, -1]) if self.last_only else out)
         return np.stack(outs).astype(self.out_dtype()).reshape((len(outs),) + g.shape(self.outputs[0]))
 
     def forward_int_state(self, g, xs, state):
@@ -326,6 +326,8 @@ class UnidirectionalSequenceLstm(Op):
         out, h, c = self.run(g, xs[0], state[hname], state[cname])
         state[hname] = h.astype(self.out_dtype()).reshape(np.shape(state[hname]))
         state[cname] = c.astype(np.int16).reshape(np.shape(state[cname]))
+        if self.last_only:
+            out = out[-1] if self.time_major else out[:, -1]
         return out.astype(self.out_dtype()).reshape((1,) + g.shape(self.outputs[0]))
 
     def forward_float(self, g, xs):
@@ -336,7 +338,11 @@ class UnidirectionalSequenceLstm(Op):
         return float_run(self, xs[0]).reshape((len(xs[0]),) + g.shape(self.outputs[0]))
 
     def forward_float_state(self, g, xs, state):
-        return self.forward_float(g, xs)
+        if self.stateless or self.kernel_f is None:
+            return self.forward_float(g, xs)
+        from .lstm_keras import float_step
+
+        return float_step(self, g, xs, state).reshape((1,) + g.shape(self.outputs[0]))
 
     def begin_calibration(self) -> None:
         """quantize_graph calls it before calibrating: the state ranges the

@@ -23,10 +23,13 @@ Where mcugen differs: its float reference computes in float64 and TFLite's
 calibration in float32, so a calibrated range (the hidden state's, the
 layers' after it) can differ in its last bits and give a scale one float32
 step apart; the int8 weights, biases, input qparams and cell scale are the
-converter's (tests/test_lstm.py). The C follows Keras' semantics, stateful=False: every
-invocation starts from the reset state (the converted file's TFLM run keeps
-the state between invocations instead). stateful=True, return_state,
-go_backwards and activations other than tanh / sigmoid are refused.
+converter's (tests/test_lstm.py). The C follows Keras' semantics: with
+stateful=False every invocation starts from the reset state (the op keeps
+it in its scratch; the converted file's TFLM run keeps the state between
+invocations instead); with stateful=True (batch size 1) the state is kept
+between invocations in variable tensors, as Keras keeps it between calls
+and TFLM between invokes. return_state, go_backwards and activations other
+than tanh / sigmoid are refused.
 """
 from __future__ import annotations
 
@@ -83,6 +86,18 @@ def float_run(op, x: np.ndarray) -> np.ndarray:
     return out[:, -1] if op.last_only else out
 
 
+def float_step(op, g, xs, state) -> np.ndarray:
+    """One invocation of a stateful Keras LSTM (stateful=True): from and to
+    the state of its variable tensors."""
+    hname, cname = op.inputs[1], op.inputs[2]
+    x = np.asarray(xs[0], dtype=np.float64).reshape(1, op.steps, -1)
+    h0 = np.asarray(state[hname], dtype=np.float64).reshape(1, -1)
+    c0 = np.asarray(state[cname], dtype=np.float64).reshape(1, -1)
+    out, h, c = _sequence(op, x, h0, c0, every=op.steps)
+    state[hname], state[cname] = h.reshape(np.shape(state[hname])), c.reshape(np.shape(state[cname]))
+    return out[:, -1] if op.last_only else out
+
+
 def cell_qparams(absmax: float) -> QParams:
     """int16, scale 2^(p - 15) with 2^p >= absmax, p >= 0."""
     p = 0
@@ -114,6 +129,10 @@ def quantize_keras_lstm(op, g) -> None:
     op.h_q = choose_qparams(*op.hidden_range_f) if op.last_only else out.q
     out.q = op.h_q  # the output is a copy of the hidden state
     op.c_q = cell_qparams(op.cell_absmax)
+    if not op.stateless:  # stateful=True: variable tensors, reset as TFLM resets them
+        hidden, cell = g.tensors[op.inputs[1]], g.tensors[op.inputs[2]]
+        hidden.q, hidden.reset_value = op.h_q, op.h_q.zero_point
+        cell.q, cell.reset_value = op.c_q, 0
 
 
 @keras_layer("LSTM")
@@ -125,7 +144,7 @@ def from_keras(layer, cx):
         cx.unsupported(f"activations {cfg.get('activation')!r} / {cfg.get('recurrent_activation')!r} "
                        "(TFLM's integer LSTM: tanh / sigmoid)")
     for key, what in (("return_state", "return_state=True"), ("go_backwards", "go_backwards=True"),
-                      ("stateful", "stateful=True (state kept between calls)"), ("time_major", "time_major=True")):
+                      ("time_major", "time_major=True")):
         if cfg.get(key):
             cx.unsupported(what)
     shape = cx.g.shape(cx.inputs[0])
@@ -134,9 +153,19 @@ def from_keras(layer, cx):
     weights = layer.get_weights()
     units = int(cfg["units"])
     bias = weights[2] if cfg.get("use_bias", True) and len(weights) > 2 else np.zeros(4 * units, np.float32)
+    stateful = bool(cfg.get("stateful", False))
+    batch = (tuple(getattr(layer, "input").shape) or (None,))[0] if stateful else 1
+    if stateful and batch != 1:
+        cx.unsupported(f"stateful=True with a batch size of {batch} (one stream of invocations: batch size 1)")
+    inputs = [cx.inputs[0]]
+    if stateful:  # the state kept between calls, as TFLM keeps it: variable tensors
+        for suffix, dtype in (("hidden", "int8"), ("cell", "int16")):
+            t = cx.g.add_tensor(f"{cx.output}/{suffix}", (units,), dtype)
+            t.variable = True
+            inputs.append(t.name)
     cx.add(UnidirectionalSequenceLstm(
-        name=cx.name, inputs=[cx.inputs[0]], outputs=[cx.output],
+        name=cx.name, inputs=inputs, outputs=[cx.output],
         w_in=None, w_rec=None, bias=None, w_in_scales=None, w_rec_scales=None,
         time_major=False, batch=1, steps=int(shape[0]), cell_clip=10.0,
         kernel_f=np.asarray(weights[0]), recurrent_f=np.asarray(weights[1]), bias_f=np.asarray(bias),
-        stateless=True, last_only=not cfg.get("return_sequences", False)))
+        stateless=not stateful, last_only=not cfg.get("return_sequences", False)))

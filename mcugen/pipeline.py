@@ -52,7 +52,13 @@ class Prepared:
             in_names, out_names = g.io_names()
             k_in, k_out = self.keras_io or (in_names, out_names)
             xs = [xs[i] for i in permutation(in_names, k_in)]
-            y = self.keras_model.predict(xs[0] if len(xs) == 1 else xs, verbose=0, batch_size=256)
+            # A stateful layer (Keras LSTM stateful=True, batch size 1): the
+            # rows are one sequence from a reset state, as the C runs them.
+            stateful = [la for la in self.keras_model.layers if getattr(la, "stateful", False)]
+            for layer in stateful:
+                layer.reset_states()
+            y = self.keras_model.predict(xs[0] if len(xs) == 1 else xs, verbose=0,
+                                         batch_size=1 if stateful else 256)
             ys = [y[k] for k in y] if isinstance(y, dict) else list(y) if isinstance(y, (list, tuple)) else [y]
             return [np.asarray(ys[i]) for i in permutation(k_out, out_names)]
         from .oracles import run_litert

@@ -408,3 +408,14 @@ def test_keras_stateful_lstm_equals_tflm(keras, seq):
     tm = converter_twin(model, xc, seq)
     theirs = tflm(tm, xq)
     assert np.array_equal(ours.reshape(theirs.shape), theirs), f"{np.mean(ours.reshape(theirs.shape) != theirs):.2%}"
+
+
+def test_keras_stateful_lstm_check_and_converter_refusal(keras):
+    """`check`'s float model of a stateful LSTM runs the rows as one sequence
+    (batch size 1); TFLiteConverter, which crashes on a Keras 3 LSTM with a
+    fixed batch size, is not called on it (`compare`, --quantizer tflite)."""
+    from mcugen.tflite_quantizer import convert_keras
+
+    model = _keras_lstm(keras, False, stateful=True)
+    with pytest.raises(McugenError, match="crashes"):
+        convert_keras(model, np.zeros((2, 5, 3), np.float32))

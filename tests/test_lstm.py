@@ -410,12 +410,20 @@ def test_keras_stateful_lstm_equals_tflm(keras, seq):
     assert np.array_equal(ours.reshape(theirs.shape), theirs), f"{np.mean(ours.reshape(theirs.shape) != theirs):.2%}"
 
 
-def test_keras_stateful_lstm_check_and_converter_refusal(keras):
-    """`check`'s float model of a stateful LSTM runs the rows as one sequence
-    (batch size 1); TFLiteConverter, which crashes on a Keras 3 LSTM with a
-    fixed batch size, is not called on it (`compare`, --quantizer tflite)."""
+def test_keras_stateful_lstm_check_and_converter_refusal(keras, tmp_path):
+    """`check` of a stateful LSTM (a .keras file): its float model runs the
+    rows as one sequence (batch size 1, state reset first), as the C does;
+    TFLiteConverter, which crashes on a Keras 3 LSTM with a fixed batch size,
+    is not called on it (`compare`, --quantizer tflite): one line instead."""
+    from mcugen.check import run_check
+    from mcugen.pipeline import prepare
     from mcugen.tflite_quantizer import convert_keras
 
     model = _keras_lstm(keras, False, stateful=True)
+    model.save(tmp_path / "ks.keras")
+    calib = tmp_path / "calib.npz"
+    np.savez(calib, x=np.random.default_rng(5).normal(0, 1, (32, 5, 3)).astype(np.float32))
+    r = run_check(prepare(tmp_path / "ks.keras", calib), n=8)
+    assert r.bit_exact == r.inputs == 8 and r.max_abs_diff == 0
     with pytest.raises(McugenError, match="crashes"):
         convert_keras(model, np.zeros((2, 5, 3), np.float32))

@@ -377,15 +377,17 @@ def check(model, calib, n, as_json, no_sanitize, quantizer):
         if r.first_mismatch_layer:
             out.print(f"first layer that differs: {r.first_mismatch_layer}")
         # A .tflite has no float model: the comparison is with LiteRT's output.
-        against = "the float model" if p.keras_model is not None else "LiteRT (a .tflite has no float model)"
+        against = ("the float model" if p.keras_model is not None
+                   else f"{p.reference_oracle} (a .tflite has no float model)")
         if r.float_agreement is not None:
             out.print(f"argmax agreement with {against}: {r.float_agreement:.1%}")
         for o in r.outputs:  # a model with several outputs: each
             agree = f", argmax agreement {o.float_agreement:.1%}" if o.float_agreement is not None else ""
             out.print(escape(f"output {shown(o.name)!r}: bit-exact {o.bit_exact}/{r.inputs}, "
                              f"max |C - reference| {o.max_abs_diff}{agree}, "
-                             f"max |int8 - {'float' if p.keras_model is not None else 'LiteRT'}| {o.float_max_abs_err:.6g}"))
-        out.print(f"max |int8 - {'float' if p.keras_model is not None else 'LiteRT'}| (output units): "
+                             f"max |int8 - {'float' if p.keras_model is not None else p.reference_oracle}| "
+                             f"{o.float_max_abs_err:.6g}"))
+        out.print(f"max |int8 - {'float' if p.keras_model is not None else p.reference_oracle}| (output units): "
                   f"{r.float_max_abs_err:.6g}")
     sys.exit(0 if r.bit_exact == r.inputs else 1)
 

@@ -53,6 +53,8 @@ DIVERGENT = {
         "biases folded with the zero points, its own cell and hidden arithmetic) differs from TFLM's (gates as "
         "FULLY_CONNECTED to int16, reference Logistic/Tanh and Mul kernels); it refuses 16x8 files. mcugen "
         "matches TFLM",
+        "SVDF": "LiteRT's int8 SVDF (int16 state only) takes the state's zero point as 0; TFLM subtracts it in the "
+        "time product and adds it to each new state value. mcugen matches TFLM",
     },
     "tflm": {
         "RELU6": "TFLM's int8 RELU6 clamps the input bytes and ignores the output's quantization (wrong "

@@ -268,9 +268,13 @@ def softmax_params(input_scale: float, beta: float = 1.0) -> tuple[int, int, int
 
 
 def softmax_int8(x: np.ndarray, input_beta_multiplier: int, input_beta_left_shift: int,
-                 diff_min: int) -> np.ndarray:
+                 diff_min: int, out_bits: int = 8) -> np.ndarray:
     """TFLM's reference int8 -> int8 Softmax over the last axis (output scale
     1/256, zero point -128).
+
+    ``out_bits=16``: TFLM's int8 -> int16 Softmax (output scale 1/65536,
+    zero point -32768): the same arithmetic with the final shift 8 bits
+    shorter and the int16 range (reference_ops::Softmax<int8_t, int16_t>).
 
     Byte-identical to TFLM wherever TFLM runs. TFLM aborts (TFLITE_CHECK on
     the final shift) when a row's Q12.19 sum of exps reaches 2**28, i.e. the
@@ -297,12 +301,13 @@ def softmax_int8(x: np.ndarray, input_beta_multiplier: int, input_beta_left_shif
                              INT32_MAX)
     shifted_scale, num_bits_over_unit = get_reciprocal(
         sum_of_exps, _ACCUMULATION_INTEGER_BITS)
-    exponent = num_bits_over_unit + 31 - 8  # >= 0 since the sum is >= 1.0
+    exponent = num_bits_over_unit + 31 - out_bits  # >= 0 since the sum is >= 1.0
     unsat = rounding_divide_by_pot(srdhm(shifted_scale, exps), np.minimum(exponent, 31))
     unsat = np.where(exponent > 31, 0, unsat)
-    out = np.clip(unsat - 128, -128, 127)
-    out = np.where(active, out, -128)
-    return out.astype(np.int8).reshape(shape)
+    lo, hi = -(1 << (out_bits - 1)), (1 << (out_bits - 1)) - 1
+    out = np.clip(unsat + lo, lo, hi)
+    out = np.where(active, out, lo)
+    return out.astype(np.int16 if out_bits == 16 else np.int8).reshape(shape)
 
 
 # ---------------------------------------------------------------------------

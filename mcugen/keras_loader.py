@@ -159,11 +159,13 @@ def load_keras_model(path: str | Path):
     check_config_sizes(config)
     keras = import_keras()
     objects = _keras2_compat(keras, config)
+    rewritten = tf_ops or (path.suffix.lower() != ".keras" and _strip_wrapped_neutral_keys(config))
     with tempfile.TemporaryDirectory() as tmp:
-        if tf_ops:  # read a copy holding the rewritten config
+        if rewritten:  # read a copy holding the rewritten config
             import h5py
 
-            objects["TFOpLambda"] = tfoplambda_class(keras)
+            if tf_ops:
+                objects["TFOpLambda"] = tfoplambda_class(keras)
             copy = Path(tmp) / path.name
             shutil.copyfile(path, copy)
             with h5py.File(copy, "r+") as f:
@@ -171,7 +173,7 @@ def load_keras_model(path: str | Path):
         try:
             # safe_mode: a Lambda's bytecode is never deserialized, even one the
             # saved config above did not show (Keras then refuses the file).
-            model = keras.models.load_model(str(copy if tf_ops else path), compile=False, safe_mode=True,
+            model = keras.models.load_model(str(copy if rewritten else path), compile=False, safe_mode=True,
                                             custom_objects=objects)
         except Exception as e:  # Keras raises many kinds for a corrupt file
             if "safe_mode" in str(e):
@@ -190,16 +192,27 @@ KERAS2_NEUTRAL_KEYS = {
     "DepthwiseConv2D": {"groups": 1},
     "SeparableConv1D": {"groups": 1},
     "SeparableConv2D": {"groups": 1},
+    # tf.keras' recurrent layers: batch-major input was the only form a
+    # model with a fixed (T, F) input shape could take.
+    "GRU": {"time_major": False},
+    "SimpleRNN": {"time_major": False},
 }
 
 
 def _configs_of(config, cls: str) -> list[dict]:
+    """The configs of the model's layers of class ``cls``, those a wrapper
+    (Bidirectional: "layer", "backward_layer") holds included."""
     out = []
     body = config.get("config") if isinstance(config, dict) else None
     layers = body.get("layers") if isinstance(body, dict) else None
-    for layer in layers if isinstance(layers, list) else []:
-        if isinstance(layer, dict) and layer.get("class_name") == cls and isinstance(layer.get("config"), dict):
+    todo = list(layers) if isinstance(layers, list) else []
+    while todo:
+        layer = todo.pop(0)
+        if not isinstance(layer, dict) or not isinstance(layer.get("config"), dict):
+            continue
+        if layer.get("class_name") == cls:
             out.append(layer["config"])
+        todo += [layer["config"].get(k) for k in ("layer", "backward_layer")]
     return out
 
 
@@ -211,6 +224,25 @@ def _refuse_unmappable(config) -> None:
                 if key in cfg and cfg[key] != neutral:
                     raise UnsupportedLayer(f"layer {cfg.get('name', '?')!r} ({cls}): {key}={cfg[key]!r} "
                                            f"(saved by Keras 2) has no Keras 3 equivalent")
+
+
+def _strip_wrapped_neutral_keys(config) -> bool:
+    """Drop the neutral Keras 2 keys from the layers a wrapper holds
+    (Bidirectional's GRU): Keras 3 builds those from their module, past the
+    subclasses of ``_keras2_compat``. True if the config changed."""
+    changed = False
+    body = config.get("config") if isinstance(config, dict) else None
+    layers = body.get("layers") if isinstance(body, dict) else None
+    for layer in layers if isinstance(layers, list) else []:
+        cfg = layer.get("config") if isinstance(layer, dict) else None
+        for inner in ([cfg.get(k) for k in ("layer", "backward_layer")] if isinstance(cfg, dict) else []):
+            if not isinstance(inner, dict) or not isinstance(inner.get("config"), dict):
+                continue
+            for key in KERAS2_NEUTRAL_KEYS.get(inner.get("class_name"), {}):
+                if key in inner["config"]:
+                    del inner["config"][key]
+                    changed = True
+    return changed
 
 
 def _keras2_compat(keras, config) -> dict:

@@ -101,9 +101,10 @@ def check_scale(scale, where: str) -> None:
         raise McugenError(f"{where}: scale {s!r} is outside [1e-30, 1e30]")
 
 
-def check_int8_zero_point(zp, where: str) -> None:
-    if not -128 <= int(zp) <= 127:
-        raise McugenError(f"{where}: zero point {int(zp)} (an int8 tensor's must be in [-128, 127])")
+def check_int8_zero_point(zp, where: str, dtype: str = "int8") -> None:
+    lo, hi = (-32768, 32767) if dtype == "int16" else (-128, 127)
+    if not lo <= int(zp) <= hi:
+        raise McugenError(f"{where}: zero point {int(zp)} (an {dtype} tensor's must be in [{lo}, {hi}])")
 
 
 def check_shape(shape, where: str) -> None:
@@ -133,7 +134,7 @@ def check_graph(g, quantized: bool = True) -> None:
         if quantized and t.q is not None:
             check_scale(t.q.scale, f"tensor {shown(name)!r} (its values, on the calibration data or as the file "
                         "says, are too large or too small for int8)")
-            check_int8_zero_point(t.q.zero_point, f"tensor {shown(name)!r}")
+            check_int8_zero_point(t.q.zero_point, f"tensor {shown(name)!r}", t.dtype)
     total = 0
     for op in g.ops:
         where = f"layer {shown(op.name)!r} ({op.kind})"

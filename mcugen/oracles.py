@@ -96,6 +96,10 @@ def litert_api():
 
 
 def run_litert(tm: TFLiteModel, xq, tensors: list[int] = (), resolver: str = "reference") -> OracleRun:
+    for op in tm.graph.ops:  # kernels LiteRT would crash or stop on, refused before it runs
+        why = op.litert_refusal(tm.graph) if hasattr(op, "litert_refusal") else None
+        if why:
+            raise McugenError(f"LiteRT cannot run the model: {why}")
     interpreter, types, _ = litert_api()
     kind = {"reference": types.BUILTIN_REF, "builtin": types.BUILTIN_WITHOUT_DEFAULT_DELEGATES,
             "default": types.AUTO}[resolver]

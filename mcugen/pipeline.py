@@ -34,6 +34,9 @@ class Prepared:
     # The Keras model's input and output names in its own order (its graph's
     # order may differ: TFLiteConverter orders a signature its own way).
     keras_io: tuple[list[str], list[str]] | None = None
+    # Whose outputs reference_predict gave for a .tflite: LiteRT's, or TFLM's
+    # where LiteRT cannot run the model.
+    reference_oracle: str = "LiteRT"
 
     @property
     def calib(self) -> np.ndarray:
@@ -45,25 +48,31 @@ class Prepared:
     def reference_predict(self, x) -> list[np.ndarray]:
         """The model mcugen's int8 outputs are held against, one array per
         output: the float Keras model, or for a .tflite input (which has
-        none) LiteRT's dequantized outputs on the same inputs."""
+        none) LiteRT's dequantized outputs on the same inputs (TFLM's where
+        LiteRT cannot run the model)."""
         g = self.graph
         xs = g.input_arrays(x)
         if self.keras_model is not None:
             in_names, out_names = g.io_names()
             k_in, k_out = self.keras_io or (in_names, out_names)
             xs = [xs[i] for i in permutation(in_names, k_in)]
-            # A stateful layer (Keras LSTM stateful=True, batch size 1): the
-            # rows are one sequence from a reset state, as the C runs them.
-            stateful = [la for la in self.keras_model.layers if getattr(la, "stateful", False)]
+            # A stateful (streaming) model runs the rows as one sequence from
+            # its reset state, one row per batch, as the C and the reference do.
+            stateful = [layer for layer in getattr(self.keras_model, "layers", []) if getattr(layer, "stateful", False)]
             for layer in stateful:
                 layer.reset_states()
-            y = self.keras_model.predict(xs[0] if len(xs) == 1 else xs, verbose=0,
-                                         batch_size=1 if stateful else 256)
+            y = self.keras_model.predict(xs[0] if len(xs) == 1 else xs, verbose=0, batch_size=1 if stateful else 256)
             ys = [y[k] for k in y] if isinstance(y, dict) else list(y) if isinstance(y, (list, tuple)) else [y]
             return [np.asarray(ys[i]) for i in permutation(k_out, out_names)]
-        from .oracles import run_litert
+        from .oracles import run_litert, run_tflm
 
-        return g.dequantize_outputs(run_litert(self.tflite, g.quantize_inputs(xs)).all_outputs)
+        xq = g.quantize_inputs(xs)
+        try:
+            outs = run_litert(self.tflite, xq).all_outputs
+        except McugenError:  # a model LiteRT cannot run (an SVDF with an int8 state): TFLM's outputs
+            outs = run_tflm(self.tflite, xq).all_outputs
+            self.reference_oracle = "TFLM"
+        return g.dequantize_outputs(outs)
 
 
 def permutation(have: list[str], want: list[str]) -> list[int]:

@@ -24,6 +24,29 @@ import numpy as np
 from .errors import McugenError
 
 
+# Keras recurrent layers that mcugen's own quantizer runs (mcugen/ops/gru.py,
+# simple_rnn.py, bidirectional.py) and TFLiteConverter turns into a WHILE loop
+# over TensorList ops (unroll=False) or a time-major TRANSPOSE with one
+# UNPACK / PACK per step (unroll=True), neither of which mcugen runs.
+RECURRENT_LAYERS = ("GRU", "SimpleRNN")
+WAY_OUT = "build it with mcugen's own quantizer (--quantizer mcugen, the default), which runs GRU, SimpleRNN and "\
+    "Bidirectional"
+
+
+def refuse_recurrent(model, option: str = "--quantizer tflite") -> None:
+    """Refuse, naming the layer, the WHILE op and the way out, a model whose
+    recurrent layers the converter would turn into what mcugen cannot run."""
+    for layer in getattr(model, "layers", []):
+        inner = getattr(layer, "forward_layer", layer)  # Bidirectional: its wrapped layer
+        cls = type(inner).__name__
+        if cls not in RECURRENT_LAYERS:
+            continue
+        what = ("a WHILE loop over TensorList ops" if not inner.get_config().get("unroll")
+                else "one UNPACK/PACK per step around a time-major TRANSPOSE (unroll=True)")
+        raise McugenError(f"{option}: layer {layer.name!r} ({type(layer).__name__}) converts to {what}, "
+                          f"which mcugen does not run; {WAY_OUT}")
+
+
 def convert_keras(model, samples, per_channel: bool = True, int16: bool = False) -> bytes:
     """A fully int8 ``.tflite`` flatbuffer of a Keras model, calibrated on
     ``samples`` (N, *input shape), or for a model with several inputs a list
@@ -33,6 +56,8 @@ def convert_keras(model, samples, per_channel: bool = True, int16: bool = False)
     from .oracles import import_tf
     from .keras_loader import _native_stderr_silenced
 
+    option = f"--quantizer {'tflite-16x8' if int16 else 'tflite'}"
+    refuse_recurrent(model, option)
     tf = import_tf()
     xs = [np.asarray(x, dtype=np.float32) for x in (samples if isinstance(samples, (list, tuple)) else [samples])]
     for layer in model.layers:
@@ -66,5 +91,8 @@ def convert_keras(model, samples, per_channel: bool = True, int16: bool = False)
                 conv._experimental_disable_per_channel = True
             return bytes(conv.convert())
         except Exception as e:  # the converter raises many kinds
+            if "TensorList" in str(e):
+                raise McugenError(f"{option}: TFLiteConverter turns a recurrent layer into a WHILE loop "
+                                  f"over TensorList ops, which mcugen does not run; {WAY_OUT}") from None
             first = (str(e).strip().splitlines() or [type(e).__name__])[0]
             raise McugenError(f"TFLiteConverter could not quantize the model: {first[:300]}") from None

@@ -40,6 +40,11 @@ REFUSAL_REASONS: dict[str, str] = {
     "tflite: variable tensor misplaced": r"unsupported (a variable tensor as input \d+|input \d+ that is not a "
                                          r"variable tensor)",
     "tflite: unsupported op": r"unsupported TFLite op ",
+    "tflite: SVDF outside TFLM's integer kernel": r"^TFLite op #\d+ SVDF \(.*\): unsupported (\d+ inputs|an input of "
+                                                  r"shape|time weights|feature weights|weights of shapes|rank -?\d+ "
+                                                  r"for|a state of (type|shape)|a bias scale|an output of type)",
+    "tflite: SOFTMAX types": r"^TFLite op #\d+ SOFTMAX \(.*\): unsupported (input of type \w+ \(int8 expected\)|"
+                             r"int16 output scale)",
     "tflite: unsupported reshape": r"TFLite op #\d+ \w+ \(.*\): unsupported reshaping",
     "tflite: input of another rank": r"^TFLite op #\d+ \w+ \(.*\): unsupported input of rank \d+ \(NHWC expected\)$",
     "tflite: unsupported use of an op": r"^TFLite op #\d+ \w+ \(.*\): unsupported (output scale|weights with a "
@@ -61,7 +66,13 @@ REFUSAL_REASONS: dict[str, str] = {
     "keras: dynamic input shape": r"^input '.*' has shape \(.*\): every dimension but the batch must be fixed$",
     "keras: parameter beyond int16": r"layer '.*' \(\w+\): \w+ -?[\d,]+ is outside \[0, 32,767\], what the kernels "
                                      r"represent \(int16\)",
+    "keras: recurrent option": r"^layer '.*' \((GRU|SimpleRNN|Bidirectional)\): unsupported (\w+ )?(activation|"
+                               r"recurrent_activation|stateful|return_state|merge_mode|wrapped layer)",
+    "tflite quantizer: recurrent loop": r"^--quantizer tflite(-16x8)?: .*(WHILE loop|TRANSPOSE).*, which mcugen does not run; "
+                                        r"build it with mcugen's own quantizer",
     # quantization
+    "recurrent accumulator could overflow": r"layer '.*': \d+ units could overflow the int32 accumulator of the "
+                                            r"recurrent product",
     "values not finite": r"^tensor '.*' is not finite on the calibration data$",
     "values beyond int8 scales": r"^tensor '.*' \(its values, on the calibration data or as the file says, are too "
                                  r"large or too small for int8\): scale \S+ is outside \[1e-30, 1e30\]$",

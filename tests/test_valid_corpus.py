@@ -77,9 +77,19 @@ def test_every_real_file_loads_or_is_refused_honestly(part):
 
 
 @pytest.mark.skipif(not MODELS.is_dir(), reason=f"{MODELS} is absent (real models are not committed)")
+@pytest.mark.xfail(raises=UnsupportedLayer, strict=True,
+                   reason="its QUANTIZE int16 -> int8 (input) and int16 -> int32 (output) come with the 16x8 ops "
+                          "branch: remove this mark when they land")
+def test_keyword_model_loads():
+    """TFLM's keyword benchmark: 7 SVDF layers, each reading and updating its
+    variable state tensor (tests/test_svdf.py runs it against TFLM)."""
+    g = load_tflite(MODELS / "tflm/keyword_scrambled_8bit.tflite").graph
+    assert [op.kind for op in g.ops].count("svdf") == 7
+    assert len(g.variables) == 7 and all(g.tensors[t].variable for t in g.variables)
+
+
+@pytest.mark.skipif(not MODELS.is_dir(), reason=f"{MODELS} is absent (real models are not committed)")
 @pytest.mark.parametrize("name, words", [
-    # 7 SVDF layers reading variable state tensors that no operator writes
-    ("tflm/keyword_scrambled_8bit.tflite", ["unsupported TFLite op SVDF (op #1 ", "7 in all"]),
     ("tflm/seanet/conv/conv0.tflite", ["op #0 CONV_2D with int16 activations (16x8) is not supported"]),
     ("tflm/seanet/strided_slice/strided_slice0.tflite", ["op #0 STRIDED_SLICE with int16 activations (16x8)"]),
 ])

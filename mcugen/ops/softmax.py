@@ -1,5 +1,8 @@
 """Softmax over the last axis: TFLM's integer int8 softmax (see
-``mcugen/fixedpoint.py``), output scale 1/256 and zero point -128 as TFLite."""
+``mcugen/fixedpoint.py``), output scale 1/256 and zero point -128 as TFLite;
+from a .tflite file also int8 -> int16 (output scale 1/65536, zero point
+-32768: TFLM's Softmax<int8_t, int16_t>, kernel ``softmax_s8_s16``), as TFLM's
+keyword benchmark model ends."""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -38,10 +41,17 @@ class Softmax(Op):
 
         self.params = tuple(int(v) for v in softmax_params(g.q(self.inputs[0]).scale, self.beta))
 
+    def wide_output(self, g) -> bool:
+        return g.tensors[self.outputs[0]].dtype == "int16"
+
+    def kernels(self, g):
+        # softmax_s8_s16 uses the helpers of softmax.c.j2, emitted before it.
+        return ["softmax", "softmax_s8_s16"] if self.wide_output(g) else ["softmax"]
+
     def forward_int(self, g, xs):
         from ..fixedpoint import softmax_int8
 
-        return softmax_int8(xs[0], *self.params)
+        return softmax_int8(xs[0], *self.params, out_bits=16 if self.wide_output(g) else 8)
 
     def specialize(self, families):
         self.exp_table = any(f in self.EXP_TABLE_FAMILIES for f in families)
@@ -67,8 +77,9 @@ class Softmax(Op):
         rows = int(np.prod(shape[:-1], dtype=np.int64))
         m, s, dmin = self.params
         table = c.const(self, "e") if self.exp_table else "NULL"
+        fn = "mcg_softmax_s8_s16" if self.wide_output(g) else "mcg_softmax_s8"
         return (
-            f"mcg_softmax_s8({c.tensor(self.inputs[0])}, {c.tensor(self.outputs[0])}, "
+            f"{fn}({c.tensor(self.inputs[0])}, {c.tensor(self.outputs[0])}, "
             f"{rows}, {depth}, {m}, {s}, {dmin}, {table});"
         )
 
@@ -76,10 +87,18 @@ class Softmax(Op):
         return g.tensors[self.inputs[0]].size
 
 
-@tflite_op("SOFTMAX", options="SoftmaxOptions", options_required=True)
+@tflite_op("SOFTMAX", options="SoftmaxOptions", options_required=True, int16=True)
 def from_tflite(cx):
-    """SOFTMAX over the last axis, TFLM's int8 kernel with the file's beta."""
+    """SOFTMAX over the last axis, TFLM's int8 kernel with the file's beta;
+    int8 -> int16 with TFLM's output quantization (1/65536, -32768, within
+    its SoftmaxPrepare tolerance of 0.001 / 65536)."""
     q = cx.g.q(cx.output)
-    if abs(q.scale - 1.0 / 256.0) > 1e-3 / 256.0 or q.zero_point != -128:
+    if cx.dtype(0) != "INT8":
+        cx.unsupported(f"input of type {cx.dtype(0)} (int8 expected)")
+    if cx.output_dtype() == "INT16":
+        if abs(q.scale - 1.0 / 65536.0) > 1e-3 / 65536.0 or q.zero_point != -32768:
+            cx.unsupported(f"int16 output scale {q.scale:g} / zero point {q.zero_point} (TFLM's int8 -> int16 "
+                           "SOFTMAX outputs 1/65536, -32768)")
+    elif abs(q.scale - 1.0 / 256.0) > 1e-3 / 256.0 or q.zero_point != -128:
         cx.unsupported(f"output scale {q.scale:g} / zero point {q.zero_point} (TFLM's int8 SOFTMAX outputs 1/256, -128)")
     cx.add(Softmax(name=cx.name, inputs=[cx.input(0)], outputs=[cx.output], beta=float(cx.options.beta)))

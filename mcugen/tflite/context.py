@@ -95,11 +95,13 @@ class OpContext:
         full_shape = tuple(int(d) for d in full_shape)
         sig = self.loader.tensors[out].shapeSignature
         if sig is not None and any(int(d) < 0 for d in sig):  # the file leaves it to run time
-            # TFLM allocates the recorded shape (the signature's -1 as 1):
-            # a recorded shape of other size is not what TFLM computes with.
+            # TFLM allocates the recorded shape: recorded larger than what
+            # the op computes, the ops after it read the extra rows (a
+            # smaller one, as TFLiteConverter's placeholders (1, 1) of a
+            # Dense on a rank-3 input, TFLM fails to allocate at all).
             rec = self.loader.tensors[out].shape
             rec = tuple(int(d) for d in rec) if rec is not None else ()
-            if rec and int(np.prod(rec)) != int(np.prod(full_shape)):
+            if rec and int(np.prod(rec)) > int(np.prod(full_shape)):
                 self.unsupported(f"output shape {full_shape} (the file records {rec}, with dynamic dimensions)")
             self.loader.inferred[out] = full_shape
         elif self.loader.full_shape(out) != full_shape:

@@ -49,6 +49,10 @@ DIVERGENT = {
         "SUM": "LiteRT's int8 SUM does not requantize as TFLM does (its reference kernel rescales the sum in "
         "float and casts to int8 without clamping; on random inputs it differs from TFLM on most bytes); TFLM "
         "requantizes in integers (QuantizedMeanOrSum) and clamps. mcugen matches TFLM",
+        "UNIDIRECTIONAL_SEQUENCE_LSTM": "LiteRT's integer LSTM (EvalInteger8x8_16: effective scales of its own, "
+        "biases folded with the zero points, its own cell and hidden arithmetic) differs from TFLM's (gates as "
+        "FULLY_CONNECTED to int16, reference Logistic/Tanh and Mul kernels); it refuses 16x8 files. mcugen "
+        "matches TFLM",
         "SVDF": "LiteRT's int8 SVDF (int16 state only) takes the state's zero point as 0; TFLM subtracts it in the "
         "time product and adds it to each new state value. mcugen matches TFLM",
     },

@@ -66,6 +66,8 @@ def _groups(g: Graph) -> dict[str, str]:
 
 
 def quantize_graph(g: Graph, samples) -> Graph:
+    for op in g.ops:  # an op that records ranges of its own (an LSTM's cell state) starts afresh
+        getattr(op, "begin_calibration", lambda: None)()
     ranges = calibrate(g, samples)
     root = _groups(g)
     group_range: dict[str, tuple[float, float]] = {}

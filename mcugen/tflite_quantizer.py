@@ -60,6 +60,12 @@ def convert_keras(model, samples, per_channel: bool = True, int16: bool = False)
     refuse_recurrent(model, option)
     tf = import_tf()
     xs = [np.asarray(x, dtype=np.float32) for x in (samples if isinstance(samples, (list, tuple)) else [samples])]
+    for layer in model.layers:
+        # TFLiteConverter dies (SIGSEGV) on a Keras 3 LSTM whose batch size is fixed.
+        if type(layer).__name__ == "LSTM" and type(layer).__module__.startswith("keras.") \
+                and any(t.shape[0] is not None for t in model.inputs):
+            raise McugenError(f"TFLiteConverter cannot convert layer {layer.name!r} (a Keras 3 LSTM with a fixed "
+                              "batch size: the converter crashes on it)")
 
     # Several inputs: by name, since the converter's signature orders them its
     # own way (not as model.inputs); the keys are the Input layers' names.

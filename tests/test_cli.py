@@ -88,7 +88,8 @@ def make_inputs(work: Path) -> dict[str, Path]:
         keras.Model(i, y).save(path)
         return path
 
-    f["lstm"] = small(work / "lstm.h5", (8,), L.Reshape((2, 4)), L.LSTM(3, name="my_lstm"), L.Dense(2))
+    f["lstm"] = small(work / "lstm.h5", (8,), L.Reshape((2, 4, 1)), L.ConvLSTM1D(3, 2, name="my_lstm"), L.Flatten(),
+                      L.Dense(2))
     f["convt"] = small(work / "convt.keras", (4, 4, 1), L.Reshape((4, 4, 1, 1)), L.Conv3D(2, 3, padding="same",
                                                                                          name="upsample"))
     f["lambda"] = small(work / "lambda.h5", (8,), L.Lambda(lambda t: t * 2, name="double"), L.Dense(3))
@@ -347,7 +348,7 @@ def test_corrupt_model(runs, work, case):
 
 @pytest.mark.parametrize(
     "case, layer, cls",
-    [("layer_lstm", "my_lstm", "LSTM"), ("layer_convt", "upsample", "Conv3D"), ("layer_lambda", "double", "Lambda")],
+    [("layer_lstm", "my_lstm", "ConvLSTM1D"), ("layer_convt", "upsample", "Conv3D"), ("layer_lambda", "double", "Lambda")],
 )
 def test_unsupported_layer(runs, work, case, layer, cls):
     line = error_line(runs[case])

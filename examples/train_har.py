@@ -12,11 +12,12 @@ upstairs is slower with a stronger lift and more forward lean, downstairs
 faster with sharper impacts. Postures are gravity in a posture-specific
 direction (upright for standing, tilted back for sitting, horizontal for
 lying, each with per-window spread), slow sway and small fidgets. Every
-window has white noise and a small random walk.
+window has white noise and a small random walk, and is read at the
+sensor's resolution (1/256 g, +-4 g).
 
     python examples/train_har.py   # writes har_lstm.h5, har_calib.npz, har_test.npz
 
-Model: LSTM(16) -> Dense(6, softmax), 1 728 parameters: it fits the
+Model: LSTM(16) -> Dense(6, softmax), 1 382 parameters: it fits the
 Arduino Uno (`mcugen verify examples/har_lstm.h5 --board uno --calib
 examples/har_calib.npz`).
 """
@@ -111,6 +112,7 @@ def make_data(n: int, seed: int, subjects: int = 30):
 
     x = np.einsum("nij,ntj->nti", s_rot[subj], x) + s_off[subj][:, None, :]
     x += rng.normal(0, 0.04, x.shape) + np.cumsum(rng.normal(0, 0.005, x.shape), axis=1)
+    x = np.round(np.clip(x, -4, 4) * 256) / 256  # the sensor's resolution: 1/256 g, +-4 g
     return x.astype(np.float32), y.astype(np.int64)
 
 

@@ -3,8 +3,8 @@ mode, with or without return_sequences, an explicit backward layer of
 another kind) and stacked (return_sequences feeding another LSTM): the float
 IR equals Keras, the C equals the integer reference on every layer under
 ASan/UBSan (test inputs and raw edge rows), the int8 output stays close to
-float; and the same models cross-compiled for the Uno run bit-exact in
-simavr."""
+float; and the same models cross-compiled for AVR (templates/avr/kernels/
+lstm.c.j2) run bit-exact in simavr."""
 from __future__ import annotations
 
 import numpy as np
@@ -28,6 +28,7 @@ CASES = {
         backward_layer=L.GRU(3, return_sequences=True, go_backwards=True))(x)),
     "lstm_stacked": ((8, 3), lambda x: L.Dense(3)(L.LSTM(3)(L.LSTM(5, return_sequences=True)(x)))),
     "lstm_stacked_seq": ((6, 2), lambda x: L.LSTM(3, return_sequences=True)(L.LSTM(4, return_sequences=True)(x))),
+    "lstm_wide_input": ((1, 260), lambda x: L.LSTM(3)(x)),  # AVR: the dot product in runs of 255
     "bidir_lstm_then_lstm": ((7, 3), lambda x: L.LSTM(4)(L.Bidirectional(L.LSTM(3, return_sequences=True))(x))),
 }
 
@@ -93,9 +94,10 @@ def test_backward_layer_reads_the_sequence_from_its_end(keras, layers):
     assert np.array_equal(outs[0], outs[1])
 
 
-def test_bidirectional_lstm_on_the_uno_bit_exact(keras, layers):
-    """Every case above cross-compiled for the Uno and run in simavr on 8
-    inputs each (4 calibration-like, 4 raw edge rows)."""
+def test_lstm_layers_on_avr_bit_exact(keras, layers):
+    """Every case above cross-compiled for the ATmega2560 (the Uno's AVR
+    kernels, more SRAM for several models per firmware image) and run in
+    simavr on 8 inputs each (4 calibration-like, 4 raw edge rows)."""
     from mcugen.boards import get_board
     from mcugen.emit import render
     from mcugen.keras_loader import graph_from_keras

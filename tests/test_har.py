@@ -59,3 +59,18 @@ def test_har_on_the_uno_bit_exact_in_simavr(har):
     assert r.bit_exact == r.inputs == 6, r
     assert r.model_sram_bytes + r.model_stack_bytes < 2048 and r.model_flash_bytes < 32768, r
     assert r.count > r.macs  # cycles were counted
+
+
+def test_har_eval_scores_mcugen_int8_without_tflite_columns(tmp_path):
+    """`mcugen eval` on the LSTM model: TFLiteConverter cannot make it (a
+    WHILE loop), so its columns are empty with a note, and the float and
+    mcugen int8 accuracies are scored."""
+    from mcugen.evaluate import run_eval
+
+    with np.load(EX / "har_test.npz") as d:
+        np.savez(tmp_path / "few.npz", x=d["x"][:60], y=d["y"][:60])
+    r = run_eval(EX / "har_lstm.h5", tmp_path / "few.npz", EX / "har_calib.npz")
+    assert r.tflite_int8 is None and r.mcugen_tflite_int8 is None
+    assert r.float is not None and r.float > 0.8, r
+    assert r.mcugen_int8 is not None and r.mcugen_int8 > 0.8, r
+    assert any("WHILE" in note for note in r.notes), r.notes

@@ -7,6 +7,8 @@ float; and the same models cross-compiled for AVR (templates/avr/kernels/
 lstm.c.j2) run bit-exact in simavr."""
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -124,3 +126,48 @@ def test_lstm_layers_on_avr_bit_exact(keras, layers):
             if not np.array_equal(got, int8_output(g, xq)):
                 wrong.append(g.name)
     assert not wrong, f"differ in simavr: {wrong}"
+
+
+def test_lstm_c_activations_equal_the_reference_on_every_input(tmp_path):
+    """The kernels' mcg_lstm_sigmoid and mcg_lstm_tanh (lstm_common, as the
+    host compiles them) equal the reference's sigmoid16 / tanh16 on all 65536
+    int16 inputs, tanh at the gate scale and at cell scales 2^-15 .. 2^2."""
+    import subprocess
+
+    from mcugen.emit import environment
+    from mcugen.ops.lstm import sigmoid16, tanh16, tanh_params
+
+    root = Path(__file__).resolve().parents[1]
+    powers = [-12] + list(range(-15, 3))
+    calls = "\n".join(f"        printf(\"%d \", mcg_lstm_tanh((int16_t)x, {m}, {s}));"
+                      for m, s in (tanh_params(p) for p in powers))
+    src = environment().get_template("kernels/lstm_common.c.j2").render() + f"""
+#include <stdio.h>
+int main(void)
+{{
+    int32_t x;
+    for (x = -32768; x < 32768; ++x) {{
+        printf("%d ", mcg_lstm_sigmoid((int16_t)x));
+{calls}
+        printf("%d\\n", mcg_lstm_mul((int16_t)x, (int16_t)(x * 7), 1 << 30, -14, 0, -32768, 32767));
+    }}
+    return 0;
+}}
+"""
+    (tmp_path / "act.c").write_text('#include "mcg_runtime.h"\n' + src)
+    exe = tmp_path / "act"
+    r = subprocess.run(["gcc", "-std=c99", "-O1", "-Wall", "-Wextra", "-Werror", "-Wno-unused-function",
+                        "-I", str(root / "firmware"), str(tmp_path / "act.c"), "-o", str(exe)],
+                       capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr[-2000:]
+    got = np.loadtxt(subprocess.run([str(exe)], capture_output=True, text=True, check=True).stdout.splitlines(),
+                     dtype=np.int64)
+    x = np.arange(-32768, 32768, dtype=np.int64)
+    assert got.shape == (65536, len(powers) + 2), got.shape
+    assert np.array_equal(got[:, 0], sigmoid16(x))
+    for k, p in enumerate(powers):
+        assert np.array_equal(got[:, 1 + k], tanh16(x, p)), f"tanh at 2^{p}"
+    from mcugen.rounding import multiply_by_quantized_multiplier
+
+    p = x * ((x * 7 + 32768) % 65536 - 32768)
+    assert np.array_equal(got[:, -1], np.clip(multiply_by_quantized_multiplier(p, 1 << 30, -14), -32768, 32767))

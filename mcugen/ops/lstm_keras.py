@@ -11,8 +11,8 @@ What is matched from TFLiteConverter's integer LSTM:
 * the hidden state quantized as the op's output (one set of qparams for
   both, asymmetric int8 from the calibrated range of the hidden state over
   every step; mcugen widens it to the union when the output shares
-  qparams with others, as a Concatenate's inputs do); a cell clip of 10 (the converter writes cell_clip = 10 for a
-  Keras LSTM);
+  qparams with others, as a Concatenate's inputs do); a cell clip of 10
+  (the converter writes cell_clip = 10 for a Keras LSTM);
 * the cell state int16, symmetric, with a power-of-two scale 2^(p - 15), p
   the smallest integer >= 0 with 2^p >= max |cell state|;
 * calibration as its calibrator runs it: the representative samples are one

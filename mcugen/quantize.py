@@ -69,6 +69,11 @@ def quantize_graph(g: Graph, samples) -> Graph:
     for op in g.ops:  # an op that records ranges of its own (an LSTM's cell state) starts afresh
         getattr(op, "begin_calibration", lambda: None)()
     ranges = calibrate(g, samples)
+    for op in g.ops:  # an op whose output holds a state seen wider inside it (an LSTM's hidden state, every step)
+        inner = getattr(op, "state_output_range", lambda: None)()
+        if inner is not None and op.outputs[0] in ranges:
+            lo, hi = ranges[op.outputs[0]]
+            ranges[op.outputs[0]] = (min(lo, inner[0]), max(hi, inner[1]))
     root = _groups(g)
     group_range: dict[str, tuple[float, float]] = {}
     for name, (lo, hi) in ranges.items():

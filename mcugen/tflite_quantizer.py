@@ -29,8 +29,8 @@ from .errors import McugenError
 # over TensorList ops (unroll=False) or a time-major TRANSPOSE with one
 # UNPACK / PACK per step (unroll=True), neither of which mcugen runs.
 RECURRENT_LAYERS = ("GRU", "SimpleRNN")
-WAY_OUT = "build it with mcugen's own quantizer (--quantizer mcugen, the default), which runs GRU, SimpleRNN and "\
-    "Bidirectional"
+WAY_OUT = "build it with mcugen's own quantizer (--quantizer mcugen, the default), which runs LSTM, GRU, " \
+    "SimpleRNN and Bidirectional"
 
 
 def refuse_recurrent(model, option: str = "--quantizer tflite") -> None:

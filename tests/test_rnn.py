@@ -125,7 +125,7 @@ def test_int16_sigmoid_and_tanh_equal_tflm_on_every_input(keras):
     (lambda L: L.GRU(4, activation="relu"), "activation='relu'"),
     (lambda L: L.GRU(4, recurrent_activation="hard_sigmoid"), "recurrent_activation='hard_sigmoid'"),
     (lambda L: L.SimpleRNN(4, activation="relu"), "activation='relu'"),
-    (lambda L: L.Bidirectional(L.LSTM(4)), "wrapped layer LSTM"),
+    (lambda L: L.Bidirectional(L.LSTM(4, activation="relu")), "activations 'relu'"),
 ])
 def test_unsupported_options_refused_in_one_line(keras, layers, make, words):
     from mcugen.errors import McugenError

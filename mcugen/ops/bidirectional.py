@@ -1,4 +1,4 @@
-"""Keras Bidirectional over a GRU or SimpleRNN: two recurrent ops over the
+"""Keras Bidirectional over a GRU, SimpleRNN or LSTM (lstm_keras.py): two recurrent ops over the
 same input (the backward one with ``go_backwards`` flipped, its sequence
 output written reversed so that step t of both lines up, as Keras flips
 it), then the merge: concat (Concatenate on the last axis), sum (Add),
@@ -37,8 +37,9 @@ def from_keras(layer, cx):
         t, _ = cx.g.shape(cx.inputs[0])
         shape = (t, int(sub.get_config()["units"])) if seq else (int(sub.get_config()["units"]),)
         out = cx.tmp(shape, "forward" if not reverse else "backward")
+        more = {"steps": t} if cls == "LSTM" else {}  # the LSTM op records its sequence length
         op = RECURRENT_BUILDERS[cls](sub, f"{cx.name}_{'backward' if reverse else 'forward'}", [cx.inputs[0]], [out],
-                                     refuse, reverse_output=reverse and seq)
+                                     refuse, reverse_output=reverse and seq, **more)
         cx.add(op)
         parts.append(out)
     if mode == "concat":

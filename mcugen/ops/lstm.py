@@ -177,6 +177,12 @@ class UnidirectionalSequenceLstm(Op):
     bias_f: np.ndarray | None = None
     stateless: bool = False
     last_only: bool = False
+    # Keras' go_backwards: the steps read from the last to the first (the
+    # output in processing order, as Keras gives it); reverse_output: the
+    # sequence output written reversed, so that Bidirectional's backward
+    # layer lines up with its forward one (batch-major only: the Keras path).
+    go_backwards: bool = False
+    reverse_output: bool = False
     h_q: QParams | None = None  # the hidden state's qparams (a stateless op has no tensor for it)
     c_q: QParams | None = None  # the cell state's
     cell_absmax: float = 0.0  # the float reference's largest |cell state| (calibration)
@@ -295,11 +301,12 @@ class UnidirectionalSequenceLstm(Op):
                 h, c = self.step(g, x[t], h, c)
                 out[t] = h
         else:
+            last = self.steps - 1
             for b in range(self.batch):
                 hb, cb = h[b:b + 1], c[b:b + 1]
                 for t in range(self.steps):
-                    hb, cb = self.step(g, x[b, t][None], hb, cb)
-                    out[b, t] = hb[0]
+                    hb, cb = self.step(g, x[b, last - t if self.go_backwards else t][None], hb, cb)
+                    out[b, last - t if self.reverse_output else t] = hb[0]
                 h[b], c[b] = hb[0], cb[0]
         return out, h, c
 
@@ -343,6 +350,12 @@ class UnidirectionalSequenceLstm(Op):
         from .lstm_keras import float_step
 
         return float_step(self, g, xs, state).reshape((1,) + g.shape(self.outputs[0]))
+
+    def state_output_range(self):
+        """The float hidden state's range over every calibrated step (the
+        Keras path): the output holds hidden-state bytes, so its qparams
+        (shared with a Concatenate, say) must cover it (quantize_graph)."""
+        return self.hidden_range_f if self.kernel_f is not None else None
 
     def begin_calibration(self) -> None:
         """quantize_graph calls it before calibrating: the state ranges the
@@ -389,6 +402,7 @@ class UnidirectionalSequenceLstm(Op):
             hidden, cell = c.tensor(self.inputs[1]), c.tensor(self.inputs[2])
             scratch = f"(void *)({c.scratch(self)})"
         flags = int(self.time_major) | (2 if self.stateless else 0) | (4 if self.last_only else 0)
+        flags |= (8 if self.go_backwards else 0) | (16 if self.reverse_output else 0)
         return (f"{fn}({c.tensor(self.inputs[0])}, {c.tensor(self.outputs[0])}, {hidden}, "
                 f"{cell}, {scratch}, "
                 f"{c.const(self, 'wi')}, {c.const(self, 'wr')}, {c.const(self, 'b')}, "
@@ -403,7 +417,8 @@ class UnidirectionalSequenceLstm(Op):
         return 4 * self.n_cell * (self.n_input + self.n_cell + 1)
 
     def describe(self):
-        return f"{self.n_input}->{self.n_cell} x{self.steps}{' time-major' if self.time_major else ''}"
+        return (f"{self.n_input}->{self.n_cell} x{self.steps}{' time-major' if self.time_major else ''}"
+                f"{', backwards' if self.go_backwards else ''}")
 
 
 # Input indices of UNIDIRECTIONAL_SEQUENCE_LSTM (lstm_shared.h).

@@ -10,8 +10,9 @@ What is matched from TFLiteConverter's integer LSTM:
   rounded as its biases (``quantize_bias``);
 * the hidden state quantized as the op's output (one set of qparams for
   both, asymmetric int8 from the calibrated range of the hidden state over
-  every step); a cell clip of 10 (the converter writes cell_clip = 10 for a
-  Keras LSTM);
+  every step; mcugen widens it to the union when the output shares
+  qparams with others, as a Concatenate's inputs do); a cell clip of 10
+  (the converter writes cell_clip = 10 for a Keras LSTM);
 * the cell state int16, symmetric, with a power-of-two scale 2^(p - 15), p
   the smallest integer >= 0 with 2^p >= max |cell state|;
 * calibration as its calibrator runs it: the representative samples are one
@@ -28,8 +29,10 @@ stateful=False every invocation starts from the reset state (the op keeps
 it in its scratch; the converted file's TFLM run keeps the state between
 invocations instead); with stateful=True (batch size 1) the state is kept
 between invocations in variable tensors, as Keras keeps it between calls
-and TFLM between invokes. return_state, go_backwards and activations other
-than tanh / sigmoid are refused.
+and TFLM between invokes. return_state and activations other
+than tanh / sigmoid are refused. go_backwards reads the steps from the
+last (the sequence output in processing order, as Keras); in Bidirectional
+the backward layer's sequence output is written reversed (bidirectional.py).
 """
 from __future__ import annotations
 
@@ -38,6 +41,7 @@ import numpy as np
 from ..ir import QParams
 from . import keras_layer
 from .common import quantize_bias, quantize_per_channel
+from .rnn_common import recurrent_layer
 
 
 def _sigmoid(z):
@@ -69,12 +73,24 @@ def _sequence(op, x: np.ndarray, h: np.ndarray, c: np.ndarray, every: int = 0):
     return out, h, c
 
 
+def _ordered(op, x: np.ndarray) -> np.ndarray:
+    """The steps of x (n, T, I) in the order the op reads them."""
+    return x[:, ::-1] if op.go_backwards else x
+
+
+def _output(op, out: np.ndarray) -> np.ndarray:
+    """The op's output from the hidden states in processing order (n, T, H)."""
+    if op.last_only:
+        return out[:, -1]
+    return out[:, ::-1] if op.reverse_output else out
+
+
 def float_run(op, x: np.ndarray) -> np.ndarray:
     """Keras' LSTM on rows (N, T, I), each from a zero state. While
     calibrating (``op.calibrating``), the rows are one sequence instead, the
     state carried from each row to the next and from call to call, as
     TFLiteConverter's calibrator runs the representative samples."""
-    x = np.asarray(x, dtype=np.float64)
+    x = _ordered(op, np.asarray(x, dtype=np.float64))
     n, T, H = x.shape[0], x.shape[1], op.n_cell
     if op.calibrating:
         h, c = op.calibration_state or (np.zeros((1, H)), np.zeros((1, H)))
@@ -83,19 +99,19 @@ def float_run(op, x: np.ndarray) -> np.ndarray:
         out = out.reshape(n, T, H)
     else:
         out, _, _ = _sequence(op, x, np.zeros((n, H)), np.zeros((n, H)))
-    return out[:, -1] if op.last_only else out
+    return _output(op, out)
 
 
 def float_step(op, g, xs, state) -> np.ndarray:
     """One invocation of a stateful Keras LSTM (stateful=True): from and to
     the state of its variable tensors."""
     hname, cname = op.inputs[1], op.inputs[2]
-    x = np.asarray(xs[0], dtype=np.float64).reshape(1, op.steps, -1)
+    x = _ordered(op, np.asarray(xs[0], dtype=np.float64).reshape(1, op.steps, -1))
     h0 = np.asarray(state[hname], dtype=np.float64).reshape(1, -1)
     c0 = np.asarray(state[cname], dtype=np.float64).reshape(1, -1)
     out, h, c = _sequence(op, x, h0, c0, every=op.steps)
     state[hname], state[cname] = h.reshape(np.shape(state[hname])), c.reshape(np.shape(state[cname]))
-    return out[:, -1] if op.last_only else out
+    return _output(op, out)
 
 
 def cell_qparams(absmax: float) -> QParams:
@@ -108,8 +124,6 @@ def cell_qparams(absmax: float) -> QParams:
 
 def quantize_keras_lstm(op, g) -> None:
     """The op's int8 weights, int32 biases and state qparams (see the module)."""
-    from ..quantize import choose_qparams
-
     qi = g.q(op.inputs[0])
     H = op.n_cell
     w_in, w_rec, s_in, s_rec, bias = [], [], [], [], []
@@ -126,8 +140,9 @@ def quantize_keras_lstm(op, g) -> None:
     op.w_in_scales, op.w_rec_scales = np.array(s_in, np.float32), np.array(s_rec, np.float32)
     op.bias = np.stack(bias).astype(np.int32)
     out = g.tensors[op.outputs[0]]
-    op.h_q = choose_qparams(*op.hidden_range_f) if op.last_only else out.q
-    out.q = op.h_q  # the output is a copy of the hidden state
+    # the output is a copy of the hidden state: its qparams, calibrated over
+    # the hidden state of every step (state_output_range), are the state's
+    op.h_q = out.q
     op.c_q = cell_qparams(op.cell_absmax)
     if not op.stateless:  # stateful=True: variable tensors, reset as TFLM resets them
         hidden, cell = g.tensors[op.inputs[1]], g.tensors[op.inputs[2]]
@@ -135,24 +150,41 @@ def quantize_keras_lstm(op, g) -> None:
         cell.q, cell.reset_value = op.c_q, 0
 
 
-@keras_layer("LSTM")
-def from_keras(layer, cx):
+@recurrent_layer("LSTM")
+def lstm_op(layer, name, inputs, outputs, unsupported, reverse_output=False, steps=None):
+    """The op of a Keras LSTM layer over inputs[0] of (steps, features);
+    inputs[1:] are its state tensors when stateful (from_keras makes them).
+    Bidirectional builds its two layers with it (rnn_common's
+    RECURRENT_BUILDERS), the backward one with reverse_output."""
     from .lstm import UnidirectionalSequenceLstm
 
     cfg = layer.get_config()
     if cfg.get("activation", "tanh") != "tanh" or cfg.get("recurrent_activation", "sigmoid") != "sigmoid":
-        cx.unsupported(f"activations {cfg.get('activation')!r} / {cfg.get('recurrent_activation')!r} "
-                       "(TFLM's integer LSTM: tanh / sigmoid)")
-    for key, what in (("return_state", "return_state=True"), ("go_backwards", "go_backwards=True"),
-                      ("time_major", "time_major=True")):
+        unsupported(f"activations {cfg.get('activation')!r} / {cfg.get('recurrent_activation')!r} "
+                    "(TFLM's integer LSTM: tanh / sigmoid)")
+    for key, what in (("return_state", "return_state=True"), ("time_major", "time_major=True")):
         if cfg.get(key):
-            cx.unsupported(what)
-    shape = cx.g.shape(cx.inputs[0])
-    if len(shape) != 2:
-        cx.unsupported(f"an input of shape {shape} (time steps, features expected)")
+            unsupported(what)
     weights = layer.get_weights()
     units = int(cfg["units"])
     bias = weights[2] if cfg.get("use_bias", True) and len(weights) > 2 else np.zeros(4 * units, np.float32)
+    seq = bool(cfg.get("return_sequences", False))
+    return UnidirectionalSequenceLstm(
+        name=name, inputs=list(inputs), outputs=list(outputs),
+        w_in=None, w_rec=None, bias=None, w_in_scales=None, w_rec_scales=None,
+        time_major=False, batch=1, steps=int(steps), cell_clip=10.0,
+        kernel_f=np.asarray(weights[0]), recurrent_f=np.asarray(weights[1]), bias_f=np.asarray(bias),
+        stateless=len(inputs) == 1, last_only=not seq, go_backwards=bool(cfg.get("go_backwards", False)),
+        reverse_output=bool(reverse_output and seq))
+
+
+@keras_layer("LSTM")
+def from_keras(layer, cx):
+    cfg = layer.get_config()
+    shape = cx.g.shape(cx.inputs[0])
+    if len(shape) != 2:
+        cx.unsupported(f"an input of shape {shape} (time steps, features expected)")
+    units = int(cfg["units"])
     stateful = bool(cfg.get("stateful", False))
     batch = (tuple(getattr(layer, "input").shape) or (None,))[0] if stateful else 1
     if stateful and batch != 1:
@@ -163,9 +195,4 @@ def from_keras(layer, cx):
             t = cx.g.add_tensor(f"{cx.output}/{suffix}", (units,), dtype)
             t.variable = True
             inputs.append(t.name)
-    cx.add(UnidirectionalSequenceLstm(
-        name=cx.name, inputs=inputs, outputs=[cx.output],
-        w_in=None, w_rec=None, bias=None, w_in_scales=None, w_rec_scales=None,
-        time_major=False, batch=1, steps=int(shape[0]), cell_clip=10.0,
-        kernel_f=np.asarray(weights[0]), recurrent_f=np.asarray(weights[1]), bias_f=np.asarray(bias),
-        stateless=not stateful, last_only=not cfg.get("return_sequences", False)))
+    cx.add(lstm_op(layer, cx.name, inputs, [cx.output], cx.unsupported, steps=shape[0]))
